@@ -1,0 +1,61 @@
+"""Input validation shared by the public functions: clear errors instead of wrong numbers."""
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import Tensor
+
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def check_latent(z: object, name: str = "z") -> Tensor:
+    """``z`` must be a finite float32/float64 tensor of shape (B, d)."""
+    if not isinstance(z, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, d), got {type(z).__name__}")
+    if z.dim() != 2:
+        raise ValueError(f"{name} must be 2-D with shape (B, d), got shape {tuple(z.shape)}")
+    if z.shape[0] < 1 or z.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one row and one column, got shape {tuple(z.shape)}")
+    if z.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {z.dtype}")
+    if not bool(torch.isfinite(z).all()):
+        bad = (~torch.isfinite(z)).any(dim=1).nonzero().flatten().tolist()
+        raise ValueError(f"{name} has non-finite values (NaN or inf) in rows {bad[:10]}")
+    return z
+
+
+def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_output(out: object, batch: int, dim: int) -> Tensor:
+    """``f(z)`` must be a finite tensor with B rows and at least ``dim`` entries per row."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"f must return a torch.Tensor, got {type(out).__name__}")
+    if out.dim() < 1 or out.shape[0] != batch:
+        raise ValueError(f"f must map (B, d) to (B, ...) with B={batch} rows, got output shape {tuple(out.shape)}")
+    out_dim = out[0].numel()
+    if out_dim < dim:
+        raise ValueError(
+            f"f's output dimension {out_dim} is smaller than its input dimension {dim}: J^T J is "
+            "singular and the implicit density is undefined (the coarea formula needs D >= d)")
+    if not bool(torch.isfinite(out).all()):
+        bad = (~torch.isfinite(out.reshape(batch, -1))).any(dim=1).nonzero().flatten().tolist()
+        raise ValueError(f"f produced non-finite output (NaN or inf) for rows {bad[:10]}")
+    return out
+
+
+def as_generator(generator: torch.Generator | int | None, device: torch.device) -> torch.Generator | None:
+    """Accept a ``torch.Generator``, an int seed (a fresh generator on ``device``) or None (global RNG)."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
+        g = torch.Generator(device=device)
+        g.manual_seed(int(generator))
+        return g
+    raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
