@@ -1,0 +1,1 @@
+"""Models used by the experiments; import the submodules directly (e.g. ``sbp.models.dcgan``)."""
