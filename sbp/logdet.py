@@ -136,12 +136,12 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
                           method=method, order=order, probes=probes, products=products)
 
 
-def _exact(G: Tensor, products: int) -> LogdetEstimate:
-    ld = logdet_dense(G)
+def _exact(G: Tensor, products: int, dtype: torch.dtype) -> LogdetEstimate:
+    ld = logdet_dense(G).to(dtype)
     lam = torch.linalg.eigvalsh(((G + G.mT) / 2).to(torch.float64))
     zero = torch.zeros_like(ld).detach()
-    return LogdetEstimate(logdet=ld, lambda_max=lam[..., -1].to(G.dtype), stderr=zero,
-                          lower=lam[..., 0].detach().to(G.dtype), upper=lam[..., -1].detach().to(G.dtype),
+    return LogdetEstimate(logdet=ld, lambda_max=lam[..., -1].to(dtype), stderr=zero,
+                          lower=lam[..., 0].detach().to(dtype), upper=lam[..., -1].detach().to(dtype),
                           method="exact", order=None, probes=None, products=products)
 
 
@@ -185,11 +185,11 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     """
     check_latent(z)
     _check_options(method, order, probes, power_iters)
-    op = metric_operator(f, z, jvp_mode=jvp_mode)
     B, d = z.shape
     if method == "exact":
-        J = jacobian(f, z, jvp_mode=jvp_mode)
-        return _exact(J.mT @ J if J.dtype == torch.float64 else (J.double().mT @ J.double()), products=d)
+        J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)  # J^T J formed in float64
+        return _exact(J.mT @ J, products=d, dtype=z.dtype)
+    op = metric_operator(f, z, jvp_mode=jvp_mode)
     return _estimate(op.matvec, B, d, z.dtype, z.device, method=method, order=order, probes=probes,
                      lower=lower, upper=upper, power_iters=power_iters, generator=generator)
 
@@ -213,6 +213,6 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev
     if method == "exact":
         eye = torch.eye(dim, dtype=dtype, device=device)[:, None, :].expand(-1, batch, -1)
         G = matvec(eye).permute(1, 2, 0)  # (batch, dim, dim), column i = G e_i
-        return _exact(G, products=1)
+        return _exact(G, products=1, dtype=dtype)
     return _estimate(matvec, batch, dim, dtype, device, method=method, order=order, probes=probes,
                      lower=lower, upper=upper, power_iters=power_iters, generator=generator)

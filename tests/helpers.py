@@ -1,0 +1,20 @@
+"""Shared test fixtures: linear maps with designed spectra."""
+from __future__ import annotations
+
+import torch
+
+
+def designed_map(singular_values: torch.Tensor, out_dim: int, seed: int = 0) -> torch.Tensor:
+    """A (D x d) matrix A = U diag(s) V^T with random orthonormal U, V; log det(A^T A) = 2 sum log s."""
+    d = singular_values.numel()
+    g = torch.Generator().manual_seed(seed)
+    U, _ = torch.linalg.qr(torch.randn(out_dim, d, generator=g, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    return U @ torch.diag(singular_values.to(torch.float64)) @ V.T
+
+
+def zscores(samples: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """(mean - truth) / standard error, elementwise, over the first axis of ``samples``."""
+    n = samples.shape[0]
+    se = samples.std(0) / n ** 0.5
+    return (samples.mean(0) - truth) / se

@@ -1,0 +1,46 @@
+import pytest
+import torch
+from torch import nn
+
+import sbp
+from sbp.jacobian import metric_operator
+
+F64 = torch.float64
+
+
+def net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 2 * 2 * 2), nn.Unflatten(1, (2, 2, 2)), nn.Softplus(),
+                         nn.ConvTranspose2d(2, 1, 2, 2)).double()
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_jacobian_matches_autograd_per_row(mode):
+    f = net()
+    z = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
+    J = sbp.jacobian(f, z, chunk=2, jvp_mode=mode)
+    assert J.shape == (4, 16, 3)
+    for b in range(4):
+        ref = torch.autograd.functional.jacobian(lambda x: f(x[None]).reshape(-1), z[b])
+        torch.testing.assert_close(J[b], ref)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_metric_matvec_is_JtJ(mode):
+    f = net()
+    z = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
+    J = sbp.jacobian(f, z)
+    op = metric_operator(f, z, jvp_mode=mode)
+    V = torch.randn(5, 4, 3, dtype=F64, generator=torch.Generator().manual_seed(2))
+    ref = torch.einsum("bij,bik,pbk->pbj", J, J, V)
+    torch.testing.assert_close(op.matvec(V), ref)
+    assert (op.batch, op.dim, op.out_dim) == (4, 3, 16)
+
+
+def test_products_carry_gradients_to_parameters():
+    f = net()
+    z = torch.randn(2, 3, dtype=F64)
+    op = metric_operator(f, z)
+    v = torch.ones(1, 2, 3, dtype=F64)
+    op.matvec(v).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in f.parameters() if p.dim() > 1)

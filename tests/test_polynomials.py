@@ -1,0 +1,53 @@
+import math
+
+import pytest
+import torch
+
+from sbp.polynomials import chebyshev_eval, chebyshev_log_coeffs, taylor_log_coeffs
+
+
+@pytest.mark.parametrize("kappa,order,tol", [(10.0, 30, 1e-12), (1e2, 60, 1e-10), (1e4, 600, 1e-6)])
+def test_chebyshev_interpolates_log(kappa, order, tol):
+    a, b = torch.tensor(0.5 / kappa, dtype=torch.float64), torch.tensor(0.5, dtype=torch.float64)
+    c = chebyshev_log_coeffs(order, a, b)
+    x = torch.logspace(math.log10(a), math.log10(b), 500, dtype=torch.float64)
+    err = (chebyshev_eval(c, x, a, b) - torch.log(x)).abs().max().item()
+    # Chebyshev interpolation of log on [a, b] converges like rho^-n, rho = (sqrt(k)+1)/(sqrt(k)-1)
+    rho = (math.sqrt(kappa) + 1) / (math.sqrt(kappa) - 1)
+    assert err < max(tol, 10 * rho ** (-order))
+
+
+def test_chebyshev_batched_intervals_match_single():
+    a = torch.tensor([0.1, 1.0], dtype=torch.float64)
+    b = torch.tensor([2.0, 50.0], dtype=torch.float64)
+    c = chebyshev_log_coeffs(12, a, b)
+    assert c.shape == (2, 13)
+    for i in range(2):
+        torch.testing.assert_close(c[i], chebyshev_log_coeffs(12, a[i], b[i]))
+
+
+def test_chebyshev_order_one_is_linear_interpolant_at_nodes():
+    a, b = torch.tensor(1.0, dtype=torch.float64), torch.tensor(3.0, dtype=torch.float64)
+    c = chebyshev_log_coeffs(1, a, b)
+    nodes = torch.cos(math.pi * (torch.arange(2, dtype=torch.float64) + 0.5) / 2)
+    x = ((b - a) * nodes + b + a) / 2
+    torch.testing.assert_close(chebyshev_eval(c, x, a, b), torch.log(x))
+
+
+def test_taylor_coefficients():
+    torch.testing.assert_close(taylor_log_coeffs(4), torch.tensor([1, 1 / 2, 1 / 3, 1 / 4], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("order", [0, -3])
+def test_bad_order(order):
+    with pytest.raises(ValueError, match="order"):
+        chebyshev_log_coeffs(order, torch.tensor(1.0), torch.tensor(2.0))
+    with pytest.raises(ValueError, match="order"):
+        taylor_log_coeffs(order)
+
+
+def test_bad_interval():
+    with pytest.raises(ValueError, match="lower < upper"):
+        chebyshev_log_coeffs(5, torch.tensor(2.0), torch.tensor(1.0))
+    with pytest.raises(ValueError, match="> 0"):
+        chebyshev_log_coeffs(5, torch.tensor(0.0), torch.tensor(1.0))
