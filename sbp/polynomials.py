@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["chebyshev_log_coeffs", "chebyshev_eval", "taylor_log_coeffs"]
+__all__ = ["chebyshev_log_coeffs", "chebyshev_eval", "taylor_log_coeffs", "taylor_eval"]
 
 
 def chebyshev_log_coeffs(order: int, lower: Tensor, upper: Tensor) -> Tensor:
@@ -67,3 +67,17 @@ def taylor_log_coeffs(order: int, dtype: torch.dtype = torch.float64, device=Non
     if order < 1:
         raise ValueError(f"order must be >= 1, got {order}")
     return 1.0 / torch.arange(1, order + 1, dtype=dtype, device=device)
+
+
+def taylor_eval(order: int, x: Tensor, alpha: Tensor) -> Tensor:
+    """The order-``order`` Taylor approximation log(alpha) - sum_k (1 - x/alpha)^k / k of log(x).
+
+    ``x``: ``S + (m,)`` points, ``alpha``: ``S``; returns ``S + (m,)``.
+    """
+    c = 1 - x / alpha[..., None]
+    out = torch.log(alpha)[..., None].expand_as(x).clone()
+    power = torch.ones_like(x)
+    for k in range(1, order + 1):
+        power = power * c
+        out = out - power / k
+    return out
