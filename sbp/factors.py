@@ -62,7 +62,18 @@ class FactorNet(nn.Module):
 
 def train_factor_net(resolution: int = 32, iters: int = 1000, batch_size: int = 64, lr: float = 2e-3,
                      seed: int = 0, progress_bar: bool | None = None) -> FactorNet:
-    """Train a ``FactorNet`` on fresh ``make_shapes`` batches (seeded by ``seed`` and the step); eval mode."""
+    """Train a ``FactorNet`` on fresh ``make_shapes`` batches (seeded by ``seed`` and the step); eval mode.
+
+    Runs single-threaded (see ``sbp.train.cpu_threads``) so the result does not depend on
+    the caller's thread count.
+    """
+    from .train import cpu_threads
+
+    with cpu_threads(1):
+        return _train_factor_net(resolution, iters, batch_size, lr, seed, progress_bar)
+
+
+def _train_factor_net(resolution, iters, batch_size, lr, seed, progress_bar) -> FactorNet:
     from .progress import progress
 
     with torch.random.fork_rng(devices=[]):

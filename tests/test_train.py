@@ -77,3 +77,16 @@ def test_bad_specs(tmp_path):
 def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "sbp.train", "--help"], capture_output=True, text=True, check=True)
     assert "--latent-dim" in out.stdout and "checkpoint" in out.stdout
+
+
+def test_result_independent_of_caller_threads(tmp_path):
+    spec = {**SPEC, "iters": 3}
+    torch.set_num_threads(1)
+    a = train_gan(spec, tmp_path / "t1.pt", device="cpu", progress_bar=False)
+    torch.set_num_threads(2)
+    try:
+        b = train_gan(spec, tmp_path / "t2.pt", device="cpu", progress_bar=False)
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(1)
+    assert _same(a, b)
