@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from .data.shapes import FACTOR_NAMES, PERIODIC, SHAPE_NAMES, encode_factors, make_shapes
 
 __all__ = ["FactorNet", "train_factor_net", "factor_features", "predict_factors", "frechet_distance",
-           "encoded_names"]
+           "encoded_names", "generated_features"]
 
 
 def encoded_names(names: list[str] = FACTOR_NAMES, periodic: dict[str, int] = PERIODIC) -> list[str]:
@@ -60,9 +60,20 @@ class FactorNet(nn.Module):
         return out[:, :self.n_enc], out[:, self.n_enc:]
 
 
-def train_factor_net(resolution: int = 32, iters: int = 600, batch_size: int = 64, lr: float = 2e-3,
+def train_factor_net(resolution: int = 32, iters: int = 1000, batch_size: int = 64, lr: float = 2e-3,
                      seed: int = 0, progress_bar: bool | None = None) -> FactorNet:
-    """Train a ``FactorNet`` on fresh ``make_shapes`` batches (seeded by ``seed`` and the step); eval mode."""
+    """Train a ``FactorNet`` on fresh ``make_shapes`` batches (seeded by ``seed`` and the step); eval mode.
+
+    Runs single-threaded (see ``sbp.train.cpu_threads``) so the result does not depend on
+    the caller's thread count.
+    """
+    from .train import cpu_threads
+
+    with cpu_threads(1):
+        return _train_factor_net(resolution, iters, batch_size, lr, seed, progress_bar)
+
+
+def _train_factor_net(resolution, iters, batch_size, lr, seed, progress_bar) -> FactorNet:
     from .progress import progress
 
     with torch.random.fork_rng(devices=[]):
@@ -78,7 +89,7 @@ def train_factor_net(resolution: int = 32, iters: int = 600, batch_size: int = 6
         d = make_shapes(batch_size, resolution, seed=seed * 1_000_003 + it)
         target = (d.encoded_factors() - net.mean) / net.std
         pred, logits = net(d.images)
-        loss = F.mse_loss(pred, target) + 0.1 * F.cross_entropy(logits, d.shape)
+        loss = F.mse_loss(pred, target) + F.cross_entropy(logits, d.shape)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -119,6 +130,14 @@ def _check_images(net: FactorNet, images: Tensor) -> None:
     if not isinstance(images, Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != (3, R, R):
         raise ValueError(f"images must be a tensor of shape (N, 3, {R}, {R}), got "
                          f"{tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__}")
+
+
+def generated_features(G, net: FactorNet, n: int = 1000, seed: int = 0, batch_size: int = 250) -> Tensor:
+    """Features of ``n`` samples G(z), z ~ N(0, I) drawn with a generator seeded by ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, G.latent_dim, generator=g)
+    with torch.no_grad():
+        return torch.cat([factor_features(net, G(z[i:i + batch_size])) for i in range(0, n, batch_size)])
 
 
 def _sqrtm_psd(a: Tensor) -> Tensor:

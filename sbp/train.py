@@ -17,6 +17,7 @@ Command line: ``python -m sbp.train --help``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import os
@@ -34,13 +35,32 @@ from .io import atomic_write_bytes
 from .models.dcgan import Discriminator, Generator
 from .progress import progress
 
-__all__ = ["train_gan", "load_generator", "load_checkpoint", "DEFAULTS", "default_device"]
+__all__ = ["train_gan", "load_generator", "load_checkpoint", "DEFAULTS", "default_device", "cpu_threads"]
 
 # Xiang & Li (2017) recipe, which the paper cites: RMSProp, decay 0.9, step ~1e-4, batch 32.
 DEFAULTS: dict[str, Any] = {"latent_dim": 128, "width": 64, "resolution": 64, "iters": 100_000, "seed": 0,
-                            "lr": 1e-4, "decay": 0.9, "batch_size": 32, "ckpt_every": 500, "log_every": 10}
+                            "lr": 1e-4, "decay": 0.9, "batch_size": 32, "ckpt_every": 500, "log_every": 10,
+                            "cpu_threads": 1}
 _REQUIRED = ("latent_dim", "width", "resolution", "iters")
 LOG_COLUMNS = ("iteration", "loss_d", "loss_g", "d_real", "d_fake")
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None):
+    """Temporarily run torch's CPU kernels on ``n`` threads (``None``: leave as is).
+
+    CPU training runs single-threaded by default: reductions then sum in one fixed
+    order, so a run gives the same bits whatever thread count the caller has set (a
+    notebook's 2, a test's 1), and GAN training, which amplifies last-bit differences,
+    stays reproducible between a fresh run and a cached one.
+    """
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def default_device() -> torch.device:
@@ -54,7 +74,7 @@ def _full_spec(spec: dict) -> dict:
     if missing:
         raise ValueError(f"spec lacks required key(s) {missing}")
     full = {**DEFAULTS, **spec}
-    for k in ("latent_dim", "width", "resolution", "iters", "batch_size", "ckpt_every", "log_every"):
+    for k in ("latent_dim", "width", "resolution", "iters", "batch_size", "ckpt_every", "log_every", "cpu_threads"):
         if not isinstance(full[k], int) or isinstance(full[k], bool) or full[k] < 1:
             raise ValueError(f"spec[{k!r}] must be a positive int, got {full[k]!r}")
     if not (float(full["lr"]) > 0 and 0 < float(full["decay"]) < 1):
@@ -136,13 +156,18 @@ def train_gan(spec: dict, ckpt_path: str | os.PathLike, *, data=None, device: st
     """Train (or resume) a DCGAN described by ``spec``; return the final checkpoint dict.
 
     ``spec``: latent_dim, width, resolution, iters (required); seed, lr, decay, batch_size,
-    ckpt_every, log_every (defaults in ``DEFAULTS``). ``max_steps`` stops after that many
+    ckpt_every, log_every, cpu_threads (defaults in ``DEFAULTS``; see ``cpu_threads``). ``max_steps`` stops after that many
     iterations in this call (checkpointing first), as an interruption would. ``callback(it,
     losses)`` runs after every iteration. The loss log goes to ``log_path`` (default:
     the checkpoint path with suffix ``.csv``).
     """
     spec = _full_spec(spec)
     device = torch.device(device) if device is not None else default_device()
+    with cpu_threads(spec["cpu_threads"] if device.type == "cpu" else None):
+        return _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log_path)
+
+
+def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log_path) -> dict:
     ckpt_path = Path(ckpt_path)
     ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     log_path = Path(log_path) if log_path is not None else ckpt_path.with_suffix(".csv")

@@ -19,7 +19,7 @@ from .io import atomic_write_bytes
 from .models.dcgan import Generator
 from .train import load_checkpoint, load_generator, train_gan
 
-__all__ = ["model_grid", "get_generator", "get_factor_net", "PROFILES"]
+__all__ = ["model_grid", "get_generator", "get_factor_net", "checkpoint_path", "PROFILES"]
 
 PROFILES = ("quick", "paper")
 
@@ -28,7 +28,7 @@ PROFILES = ("quick", "paper")
 # DCGAN's usual widths; the paper's iteration count is lost from our copy, 100k is ours.
 _GRIDS = {
     "quick": {"resolution": 32, "fixed_d": 16, "widths": (8, 16, 32), "fixed_w": 16, "latents": (8, 16, 32),
-              "iters": 600, "lr": 1e-4, "factor_iters": 600},
+              "iters": 1000, "lr": 1e-3, "factor_iters": 1000},
     "paper": {"resolution": 64, "fixed_d": 128, "widths": (32, 64, 128), "fixed_w": 64, "latents": (32, 64, 128),
               "iters": 100_000, "lr": 1e-4, "factor_iters": 20_000},
 }
@@ -62,11 +62,21 @@ def _spec(name: str, profile: str) -> dict:
     raise ValueError(f"no model {name!r} in the {profile!r} grid; known: {[s['name'] for s in model_grid(profile)]}")
 
 
+def checkpoint_path(name: str, cache_dir: str | os.PathLike, profile: str = "quick", data=None) -> Path:
+    """``<cache_dir>/gan/<profile>_<data set>/<name>.pt``; the data set is "shapes" or the image folder's name."""
+    tag = "shapes" if data is None else Path(getattr(data, "root", "data")).name
+    return Path(cache_dir) / "gan" / f"{profile}_{tag}" / f"{name}.pt"
+
+
 def get_generator(name: str, cache_dir: str | os.PathLike, profile: str = "quick", train_if_missing: bool = True,
                   *, data=None, device: str | torch.device | None = None) -> Generator:
-    """The trained generator ``name`` of ``model_grid(profile)``, eval mode, requires_grad False, on the CPU."""
+    """The trained generator ``name`` of ``model_grid(profile)``, eval mode, requires_grad False, on the CPU.
+
+    ``data``: None (the generated shapes, the quick profile's data) or an ``ImageFolder``
+    (CelebA, LSUN Bedroom); training runs on ``device`` (default: CUDA when present).
+    """
     spec = _spec(name, profile)
-    path = Path(cache_dir) / "gan" / profile / f"{name}.pt"
+    path = checkpoint_path(name, cache_dir, profile, data)
     done = path.exists() and load_checkpoint(path).get("done", False)
     if not done:
         if not train_if_missing:
