@@ -25,6 +25,8 @@ from torch import Tensor
 
 from .density import log_normal
 from .energies import BOX, ENERGIES, grid, log_normalizer, sample_target, target_log_density, TARGETS
+from .bounds import lanczos_bounds, rademacher
+from .jacobian import metric_operator
 from .logdet import METHODS, logdet_metric
 from .models.resnet2d import ResNet2d
 from .progress import progress
@@ -77,6 +79,27 @@ def exact_logdet(f: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 4096) ->
     return torch.cat(out)
 
 
+def tight_lower(f: Callable[[Tensor], Tensor], x: Tensor, shrink: float, generator: torch.Generator) -> Tensor:
+    """Lower end of the spectral interval: theta_min / shrink from d Lanczos steps (no graph).
+
+    With d = 2, two Lanczos steps with full reorthogonalization give the exact extreme
+    eigenvalues of J^T J, so ``shrink`` (>= 1) is a safety factor only. The core's default
+    (``lower=None``) divides by 16, which multiplies the interval's condition number by 16
+    and, at order 10, biases the gradient (benchmarks/fig12_settings.py measures it).
+    """
+    op = metric_operator(f, x.detach())
+    with torch.no_grad():
+        v0 = rademacher(tuple(x.shape), generator=generator, dtype=x.dtype, device=x.device)
+        sb = lanczos_bounds(op.matvec, v0, x.shape[1], generator=generator)
+    return (sb.theta_min / shrink).clamp_min(torch.finfo(x.dtype).tiny)
+
+
+def _estimate(f, x, method: str, kw: dict, lower_shrink: float | None, gen: torch.Generator):
+    if method != "exact" and lower_shrink is not None:
+        kw = dict(kw, lower=tight_lower(f, x, lower_shrink, gen))
+    return logdet_metric(f, x, method=method, generator=gen, **kw)
+
+
 def _check_common(method: str, iterations: int, batch: int, lr: float, order: int, probes: int) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -94,12 +117,17 @@ def _save_atomic(state: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _train(model: ResNet2d, step: Callable[[torch.Generator], tuple[Tensor, Tensor, Tensor | None]], *,
+def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator], tuple[Tensor, Tensor, Tensor | None]], *,
            method: str, iterations: int, lr: float, seed: int, checkpoint: str | os.PathLike | None,
            checkpoint_every: int, show_progress: bool, desc: str, config: dict) -> FitResult:
-    """Adam loop shared by both fits. ``step(gen)`` returns (loss, penalty, relative error or None)."""
+    """Adam loop shared by both fits. ``step(data_gen, probe_gen)`` returns (loss, penalty, rel. error or None).
+
+    Batches and estimator probes come from two generators, so that every ``method`` sees the
+    same batches for the same seed.
+    """
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed + 1)
+    probe_gen = torch.Generator().manual_seed(seed + 2)
     hist = np.full((3, iterations), np.nan)
     start = 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
@@ -113,12 +141,13 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator], tuple[Tensor, Tens
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
+        probe_gen.set_state(state["probe_gen"])
         start = state["iteration"]
         hist[:, :start] = state["hist"][:, :start]
     t0 = time.perf_counter()
     for it in progress(range(start, iterations), enabled=None if show_progress else False, desc=desc,
                        initial=start, total=iterations):
-        loss, pen, rel = step(gen)
+        loss, pen, rel = step(gen, probe_gen)
         opt.zero_grad(set_to_none=True)
         (loss + pen).backward()
         opt.step()
@@ -126,6 +155,7 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator], tuple[Tensor, Tens
         done = it + 1
         if ckpt is not None and (done % checkpoint_every == 0 or done == iterations):
             _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                          "probe_gen": probe_gen.get_state(),
                           "iteration": done, "hist": hist, "config": config}, ckpt)
     return FitResult(model=model, method=method, loss=hist[0], penalty=hist[1], rel_error=hist[2],
                      wall_time=time.perf_counter() - t0, iterations=iterations, config=config)
@@ -133,7 +163,7 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator], tuple[Tensor, Tens
 
 def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
                    lr: float = 1e-3, order: int = 10, probes: int = 2, power_iters: int = 2,
-                   jvp_mode: str = "reverse", reg_weight: float = 0.0, reg_threshold: float = 4.0, seed: int = 0, monitor: bool = True,
+                   jvp_mode: str = "reverse", lower_shrink: float | None = 2.0, reg_weight: float = 0.0, reg_threshold: float = 4.0, seed: int = 0, monitor: bool = True,
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 1: fit f: latent -> data to p ~ exp(-U) by reverse KL through the estimate.
@@ -145,6 +175,8 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     the exact log det is also computed (no graph) and ``relative_error`` recorded.
     """
     _check_common(method, iterations, batch, lr, order, probes)
+    if lower_shrink is not None and not lower_shrink >= 1:
+        raise ValueError(f"lower_shrink must be None or >= 1, got {lower_shrink!r}")
     if energy not in ENERGIES:
         raise ValueError(f"unknown energy {energy!r}; choose one of {sorted(ENERGIES)}")
     if reg_weight < 0 or reg_threshold <= 0:
@@ -154,9 +186,9 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes,
                                                                power_iters=power_iters, jvp_mode=jvp_mode)
 
-    def step(gen: torch.Generator):
+    def step(gen: torch.Generator, probe_gen: torch.Generator):
         z = torch.randn(batch, 2, generator=gen, dtype=torch.float64)
-        est = logdet_metric(model, z, method=method, generator=gen, **kw)
+        est = _estimate(model, z, method, kw, lower_shrink, probe_gen)
         x = model(z)
         ll = log_normal(z) - 0.5 * est.logdet
         loss = (ll + U(x)).mean()
@@ -168,7 +200,8 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
         return loss, spectral_penalty(est.lambda_max, reg_weight, reg_threshold), rel
 
     config = dict(kind="reverse", energy=energy, method=method, iterations=iterations, batch=batch, lr=lr,
-                  order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode, reg_weight=reg_weight,
+                  order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode, lower_shrink=lower_shrink,
+                  reg_weight=reg_weight,
                   reg_threshold=reg_threshold, seed=seed)
     return _train(model, step, method=method, iterations=iterations, lr=lr, seed=seed, checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{energy} {method}",
@@ -177,7 +210,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
 
 def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
                    lr: float = 1e-3, order: int = 10, probes: int = 2, power_iters: int = 2, seed: int = 0,
-                   jvp_mode: str = "reverse",
+                   jvp_mode: str = "reverse", lower_shrink: float | None = 2.0,
                    monitor: bool = True, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 2: fit g: data -> latent by maximum likelihood on fresh exact samples of ``target``.
@@ -185,15 +218,17 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
     Loss per batch x ~ p: -mean[log p_Z(g(x)) + 1/2 logdet(J_g^T J_g)].
     """
     _check_common(method, iterations, batch, lr, order, probes)
+    if lower_shrink is not None and not lower_shrink >= 1:
+        raise ValueError(f"lower_shrink must be None or >= 1, got {lower_shrink!r}")
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
     model = ResNet2d(seed=seed)
     kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes,
                                                                power_iters=power_iters, jvp_mode=jvp_mode)
 
-    def step(gen: torch.Generator):
+    def step(gen: torch.Generator, probe_gen: torch.Generator):
         x = sample_target(target, batch, generator=gen)
-        est = logdet_metric(model, x, method=method, generator=gen, **kw)
+        est = _estimate(model, x, method, kw, lower_shrink, probe_gen)
         ll = log_normal(model(x)) + 0.5 * est.logdet
         rel = None
         if monitor and method != "exact":
@@ -203,7 +238,8 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
         return -ll.mean(), ll.new_zeros(()), rel
 
     config = dict(kind="forward", target=target, method=method, iterations=iterations, batch=batch, lr=lr,
-                  order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode, seed=seed)
+                  order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
+                  lower_shrink=lower_shrink, seed=seed)
     return _train(model, step, method=method, iterations=iterations, lr=lr, seed=seed, checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{target} {method}",
                   config=config)
