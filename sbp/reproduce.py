@@ -18,6 +18,8 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 # The run order: every notebook in notebooks/ must be listed (tests/test_notebooks.py checks).
 ORDER = [
     "00_estimator_accuracy.ipynb",
+    "01_fig1_reverse_kl.ipynb",
+    "02_fig2_forward_kl.ipynb",
     "03_fig3_gan_samples.ipynb",
 ]
 

@@ -1,0 +1,297 @@
+"""Training implicit 2-D densities through the log det estimator (Section 3, Figures 1-2).
+
+``fit_reverse_kl`` (Figure 1): f: latent -> data, q = law of f(z), z ~ N(0, I), minimizes
+    E_z[log p_Z(z) - 1/2 log det(J_f^T J_f) + U(f(z))] (+ Eq. 8 penalty)
+which is KL(q || p) - log Z.
+``fit_forward_kl`` (Figure 2): g: data -> latent, log q(x) = log p_Z(g(x)) + 1/2 log det(J_g^T J_g),
+minimizes -E_{x~p}[log q(x)], which is KL(p || q) + H(p).
+
+Both backpropagate through ``sbp.logdet_metric`` (Eq. 3), with ``method="exact"`` as the
+baseline. Every iteration can also record the estimator's relative error against the
+exact log-likelihood (``relative_error``). Training checkpoints atomically and resumes.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .density import log_normal
+from .energies import BOX, ENERGIES, grid, log_normalizer, sample_target, target_log_density, TARGETS
+from .bounds import lanczos_bounds, rademacher
+from .jacobian import metric_operator
+from .logdet import METHODS, logdet_metric
+from .models.resnet2d import ResNet2d
+from .progress import progress
+
+__all__ = ["FitResult", "relative_error", "spectral_penalty", "fit_reverse_kl", "fit_forward_kl",
+           "reverse_kl", "forward_kl", "exact_logdet", "model_log_density_grid"]
+
+
+@dataclass
+class FitResult:
+    """A trained model and its per-iteration history (numpy arrays of length ``iterations``)."""
+
+    model: ResNet2d
+    method: str
+    loss: np.ndarray
+    rel_error: np.ndarray  # nan where not monitored (method="exact")
+    penalty: np.ndarray
+    wall_time: float  # seconds spent training in this process (excludes resumed part)
+    iterations: int
+    config: dict = field(default_factory=dict)
+
+
+def relative_error(estimate: Tensor, exact: Tensor) -> Tensor:
+    """Relative error of estimated log-likelihoods: mean_i |est_i - exact_i| / max(|exact_i|, 1).
+
+    Log-likelihoods cross zero during training (the Figure 1 loss goes negative), so a
+    plain |est - exact| / |exact| explodes for samples near 0; dividing by max(|exact|, 1)
+    makes it the absolute error in nats there and the relative error elsewhere.
+    """
+    return ((estimate - exact).abs() / exact.abs().clamp_min(1.0)).mean()
+
+
+def spectral_penalty(lambda_max: Tensor, weight: float, threshold: float) -> Tensor:
+    """Eq. 8 (form reconstructed): weight * mean_i relu(lambda_max_i - threshold).
+
+    lambda_max = ||J||_2^2 is the power-method estimate (differentiable through its
+    Rayleigh quotient); only Jacobians that stretch by more than sqrt(threshold) pay.
+    """
+    if weight == 0:
+        return lambda_max.new_zeros(())
+    return weight * torch.relu(lambda_max - threshold).mean()
+
+
+def exact_logdet(f: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 4096) -> Tensor:
+    """Exact log det(J^T J) at each row of x, without a graph, in chunks."""
+    out = []
+    for i in range(0, x.shape[0], chunk):
+        xi = x[i:i + chunk].detach()
+        out.append(logdet_metric(f, xi, method="exact", jvp_mode="reverse").logdet.detach())
+    return torch.cat(out)
+
+
+def tight_lower(f: Callable[[Tensor], Tensor], x: Tensor, shrink: float, generator: torch.Generator) -> Tensor:
+    """Lower end of the spectral interval: theta_min / shrink from d Lanczos steps (no graph).
+
+    With d = 2, two Lanczos steps with full reorthogonalization give the exact extreme
+    eigenvalues of J^T J, so ``shrink`` (>= 1) is a safety factor only. The core's default
+    (``lower=None``) divides by 16, which multiplies the interval's condition number by 16
+    and, at order 10, biases the gradient (benchmarks/fig12_settings.py measures it).
+    """
+    op = metric_operator(f, x.detach())
+    with torch.no_grad():
+        v0 = rademacher(tuple(x.shape), generator=generator, dtype=x.dtype, device=x.device)
+        sb = lanczos_bounds(op.matvec, v0, x.shape[1], generator=generator)
+    return (sb.theta_min / shrink).clamp_min(torch.finfo(x.dtype).tiny)
+
+
+def _estimate(f, x, method: str, kw: dict, lower_shrink: float | None, gen: torch.Generator):
+    if method != "exact" and lower_shrink is not None:
+        kw = dict(kw, lower=tight_lower(f, x, lower_shrink, gen))
+    return logdet_metric(f, x, method=method, generator=gen, **kw)
+
+
+def _check_common(method: str, iterations: int, batch: int, lr: float, order: int, probes: int) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    for name, v in (("iterations", iterations), ("batch", batch), ("order", order), ("probes", probes)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+
+
+def _save_atomic(state: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator], tuple[Tensor, Tensor, Tensor | None]], *,
+           method: str, iterations: int, lr: float, seed: int, checkpoint: str | os.PathLike | None,
+           checkpoint_every: int, show_progress: bool, desc: str, config: dict) -> FitResult:
+    """Adam loop shared by both fits. ``step(data_gen, probe_gen)`` returns (loss, penalty, rel. error or None).
+
+    Batches and estimator probes come from two generators, so that every ``method`` sees the
+    same batches for the same seed.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed + 1)
+    probe_gen = torch.Generator().manual_seed(seed + 2)
+    hist = np.full((3, iterations), np.nan)
+    start = 0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        same = {k: v for k, v in state["config"].items() if k != "iterations"}
+        if same != {k: v for k, v in config.items() if k != "iterations"}:
+            raise ValueError(f"checkpoint {ckpt} was written with another configuration: {state['config']}")
+        if state["iteration"] > iterations:
+            raise ValueError(f"checkpoint {ckpt} holds {state['iteration']} iterations, more than {iterations}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        probe_gen.set_state(state["probe_gen"])
+        start = state["iteration"]
+        hist[:, :start] = state["hist"][:, :start]
+    t0 = time.perf_counter()
+    for it in progress(range(start, iterations), enabled=None if show_progress else False, desc=desc,
+                       initial=start, total=iterations):
+        loss, pen, rel = step(gen, probe_gen)
+        opt.zero_grad(set_to_none=True)
+        (loss + pen).backward()
+        opt.step()
+        hist[:, it] = (loss.item(), pen.item(), rel.item() if rel is not None else np.nan)
+        done = it + 1
+        if ckpt is not None and (done % checkpoint_every == 0 or done == iterations):
+            _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                          "probe_gen": probe_gen.get_state(),
+                          "iteration": done, "hist": hist, "config": config}, ckpt)
+    return FitResult(model=model, method=method, loss=hist[0], penalty=hist[1], rel_error=hist[2],
+                     wall_time=time.perf_counter() - t0, iterations=iterations, config=config)
+
+
+def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
+                   lr: float = 1e-3, order: int = 10, probes: int = 2, power_iters: int = 2,
+                   jvp_mode: str = "reverse", lower_shrink: float | None = 2.0, reg_weight: float = 0.0, reg_threshold: float = 4.0, seed: int = 0, monitor: bool = True,
+                   checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
+                   show_progress: bool = True) -> FitResult:
+    """Figure 1: fit f: latent -> data to p ~ exp(-U) by reverse KL through the estimate.
+
+    Loss per batch of z ~ N(0, I) (Eq. 1): mean[log p_Z(z) - 1/2 logdet(J^T J) + U(f(z))],
+    plus ``spectral_penalty(lambda_max, reg_weight, reg_threshold)`` (Eq. 8). The model is
+    ``ResNet2d(seed=seed)``; z and the estimator's probes come from a generator seeded by
+    ``seed``, so equal seeds give the same batches for every ``method``. With ``monitor``
+    the exact log det is also computed (no graph) and ``relative_error`` recorded.
+    """
+    _check_common(method, iterations, batch, lr, order, probes)
+    if lower_shrink is not None and not lower_shrink >= 1:
+        raise ValueError(f"lower_shrink must be None or >= 1, got {lower_shrink!r}")
+    if energy not in ENERGIES:
+        raise ValueError(f"unknown energy {energy!r}; choose one of {sorted(ENERGIES)}")
+    if reg_weight < 0 or reg_threshold <= 0:
+        raise ValueError(f"need reg_weight >= 0 and reg_threshold > 0, got {reg_weight}, {reg_threshold}")
+    U = ENERGIES[energy]
+    model = ResNet2d(seed=seed)
+    kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes,
+                                                               power_iters=power_iters, jvp_mode=jvp_mode)
+
+    def step(gen: torch.Generator, probe_gen: torch.Generator):
+        z = torch.randn(batch, 2, generator=gen, dtype=torch.float64)
+        est = _estimate(model, z, method, kw, lower_shrink, probe_gen)
+        x = model(z)
+        ll = log_normal(z) - 0.5 * est.logdet
+        loss = (ll + U(x)).mean()
+        rel = None
+        if monitor and method != "exact":
+            with torch.no_grad():
+                ll_exact = log_normal(z) - 0.5 * exact_logdet(model, z)
+            rel = relative_error(ll.detach(), ll_exact)
+        return loss, spectral_penalty(est.lambda_max, reg_weight, reg_threshold), rel
+
+    config = dict(kind="reverse", energy=energy, method=method, iterations=iterations, batch=batch, lr=lr,
+                  order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode, lower_shrink=lower_shrink,
+                  reg_weight=reg_weight,
+                  reg_threshold=reg_threshold, seed=seed)
+    return _train(model, step, method=method, iterations=iterations, lr=lr, seed=seed, checkpoint=checkpoint,
+                  checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{energy} {method}",
+                  config=config)
+
+
+def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
+                   lr: float = 1e-3, order: int = 10, probes: int = 2, power_iters: int = 2, seed: int = 0,
+                   jvp_mode: str = "reverse", lower_shrink: float | None = 2.0,
+                   monitor: bool = True, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
+                   show_progress: bool = True) -> FitResult:
+    """Figure 2: fit g: data -> latent by maximum likelihood on fresh exact samples of ``target``.
+
+    Loss per batch x ~ p: -mean[log p_Z(g(x)) + 1/2 logdet(J_g^T J_g)].
+    """
+    _check_common(method, iterations, batch, lr, order, probes)
+    if lower_shrink is not None and not lower_shrink >= 1:
+        raise ValueError(f"lower_shrink must be None or >= 1, got {lower_shrink!r}")
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
+    model = ResNet2d(seed=seed)
+    kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes,
+                                                               power_iters=power_iters, jvp_mode=jvp_mode)
+
+    def step(gen: torch.Generator, probe_gen: torch.Generator):
+        x = sample_target(target, batch, generator=gen)
+        est = _estimate(model, x, method, kw, lower_shrink, probe_gen)
+        ll = log_normal(model(x)) + 0.5 * est.logdet
+        rel = None
+        if monitor and method != "exact":
+            with torch.no_grad():
+                ll_exact = log_normal(model(x)) + 0.5 * exact_logdet(model, x)
+            rel = relative_error(ll.detach(), ll_exact)
+        return -ll.mean(), ll.new_zeros(()), rel
+
+    config = dict(kind="forward", target=target, method=method, iterations=iterations, batch=batch, lr=lr,
+                  order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
+                  lower_shrink=lower_shrink, seed=seed)
+    return _train(model, step, method=method, iterations=iterations, lr=lr, seed=seed, checkpoint=checkpoint,
+                  checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{target} {method}",
+                  config=config)
+
+
+def reverse_kl(model: Callable[[Tensor], Tensor], energy: str, *, n: int = 10_000, seed: int = 12345,
+               box: tuple[float, float] = BOX) -> dict:
+    """KL(q || p) in nats for q = law of f(z), by Monte Carlo over n samples with the exact log det.
+
+    KL = mean[log p_Z(z) - 1/2 logdet(J^T J) + U(f(z))] + log Z_box, Z by quadrature on box^2.
+    Returns kl, its Monte Carlo standard error, the fraction of samples outside the box
+    (where p_box = 0: for U2-U4 a positive fraction means the number is the KL to
+    exp(-U)/Z_box extended beyond the box, not a true KL) and the samples.
+    """
+    if energy not in ENERGIES:
+        raise ValueError(f"unknown energy {energy!r}; choose one of {sorted(ENERGIES)}")
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        x = model(z)
+    terms = log_normal(z) - 0.5 * exact_logdet(model, z) + ENERGIES[energy](x)
+    terms = terms + log_normalizer(energy, box)
+    lo, hi = box
+    outside = float(((x < lo) | (x > hi)).any(1).double().mean())
+    return dict(kl=float(terms.mean()), kl_stderr=float(terms.std() / math.sqrt(n)), outside=outside,
+                samples=x.numpy())
+
+
+def forward_kl(model: Callable[[Tensor], Tensor], target: str, *, n: int = 10_000, seed: int = 12345) -> dict:
+    """KL(p || q) = E_p[log p(x) - log q(x)] in nats over n exact samples of the target, exact log det.
+
+    For a non-invertible g, q is not normalized (its mass is ``model_mass``); the number is
+    then the KL to an unnormalized measure and can be negative (the paper notes the model
+    puts mass outside the target's support).
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
+    x = sample_target(target, n, generator=seed)
+    with torch.no_grad():
+        lq = log_normal(model(x))
+    lq = lq + 0.5 * exact_logdet(model, x)
+    terms = target_log_density(target, x) - lq
+    return dict(kl=float(terms.mean()), kl_stderr=float(terms.std() / math.sqrt(n)))
+
+
+def model_log_density_grid(model: Callable[[Tensor], Tensor], box: tuple[float, float] = BOX, n: int = 200
+                           ) -> tuple[np.ndarray, float]:
+    """log q(x) = log p_Z(g(x)) + 1/2 logdet(J_g^T J_g) on an n x n grid (rows: x2), and the
+    mass of q on the box by the midpoint rule."""
+    pts, _, area = grid(box, n)
+    with torch.no_grad():
+        lz = log_normal(model(pts))
+    lq = lz + 0.5 * exact_logdet(model, pts)
+    mass = float(torch.logsumexp(lq, 0).exp() * area)
+    return lq.reshape(n, n).numpy(), mass
