@@ -23,10 +23,10 @@ from .progress import progress
 __all__ = ["AscentTrace", "likelihood_ascent", "metric_spectrum"]
 
 
-def metric_spectrum(f: Callable[[Tensor], Tensor], z: Tensor) -> tuple[Tensor, Tensor]:
+def metric_spectrum(f: Callable[[Tensor], Tensor], z: Tensor, jvp_mode: str = "reverse") -> tuple[Tensor, Tensor]:
     """Exact eigenvalues (B, d), increasing, float64, and log det of J^T J (B,), without a graph."""
     with torch.no_grad():
-        J = jacobian(f, z).to(torch.float64)
+        J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)
         G = J.mT @ J
         return torch.linalg.eigvalsh((G + G.mT) / 2), logdet_dense(G)
 
@@ -52,7 +52,8 @@ class AscentTrace:
 def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int = 100, lr: float = 0.05,
                       record_every: int = 10, method: str = "chebyshev", order: int = 30, probes: int = 8,
                       power_iters: int = 20, exact_max_dim: int = 256, max_norm: float | None = None,
-                      generator: torch.Generator | int | None = None, show_progress: bool = True) -> AscentTrace:
+                      generator: torch.Generator | int | None = None, jvp_mode: str = "reverse",
+                      show_progress: bool = True) -> AscentTrace:
     """Gradient ascent (Adam, step ``lr``) on log p_Z(z) - 1/2 log det(J^T J) from ``z0`` (B, d).
 
     The gradient comes from ``logdet_metric(f, z, method=method, ...)`` (``"exact"``
@@ -63,6 +64,9 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
     condition number of J^T J from exact eigenvalues (d JVPs per sample).
     ``max_norm`` optionally projects z back onto the ball ||z|| <= max_norm after each step.
     Parameters of ``f`` get no gradient (they are detached from the objective).
+    ``jvp_mode`` goes to ``sbp.jacobian``/``logdet_metric``: on CPU, differentiating
+    through forward-mode JVPs of transposed convolutions was ~9x slower than
+    ``"reverse"`` in our measurement (DCGAN, d = 32, order 20), hence the default.
     """
     z0 = check_latent(z0, "z0")
     steps = check_positive_int(steps, "steps", minimum=0)
@@ -75,7 +79,7 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
 
     def record(step: int, z: Tensor, est_logdet: Tensor | None) -> None:
         with torch.no_grad():
-            eig, ld_exact = metric_spectrum(f, z)
+            eig, ld_exact = metric_spectrum(f, z, jvp_mode)
             ld = ld_exact if trace.loglik_method == "exact" else est_logdet
             lpz = log_normal(z)
             trace.steps.append(step)
@@ -88,10 +92,10 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
 
     def estimate(z: Tensor):
         if method == "exact":
-            J = jacobian(f, z)
+            J = jacobian(f, z, jvp_mode=jvp_mode)
             return logdet_dense(J.mT @ J)
         return logdet_metric(f, z, method=method, order=order, probes=probes, power_iters=power_iters,
-                             generator=gen).logdet
+                             generator=gen, jvp_mode=jvp_mode).logdet
 
     z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
