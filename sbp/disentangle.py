@@ -27,7 +27,7 @@ from .checks import as_generator, check_latent
 from .effective_dim import mean_stderr
 
 __all__ = ["factor_changes", "DirectionScores", "direction_scores", "coverage", "random_orthonormal",
-           "compare_directions", "factor_profile"]
+           "compare_directions", "factor_profile", "factor_spread"]
 
 
 def factor_changes(predictor: Callable[[Tensor], Tensor], f: Callable[[Tensor], Tensor], z: Tensor,
@@ -104,6 +104,16 @@ def random_orthonormal(batch: int, dim: int, count: int, *, generator: torch.Gen
     Q, R = torch.linalg.qr(A)
     Q = Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))[:, None, :]  # Haar, not QR-biased
     return Q.to(device=device, dtype=dtype)
+
+
+def factor_spread(readings: Tensor, groups: Sequence[Sequence[int]]) -> Tensor:
+    """Spread s_j of each factor in data: root of the total variance of its reading columns (N, outputs).
+
+    For a non-periodic factor this is its standard deviation; for a uniform angle read as
+    (cos, sin) it is 1 (a change of one radian moves the reading by about 1).
+    """
+    var = readings.to(torch.float64).var(0)
+    return torch.stack([var[list(g)].sum().sqrt() for g in groups])
 
 
 def factor_profile(changes: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .checks import as_generator, check_latent, check_positive_int
 
-__all__ = ["random_unit_directions", "perturbation_norms", "relative_change", "RelativeChange",
+__all__ = ["random_unit_directions", "perturbed_outputs", "perturbation_norms", "relative_change", "RelativeChange",
            "effective_dimension", "mean_stderr"]
 
 
@@ -44,9 +44,9 @@ def random_unit_directions(batch: int, dim: int, count: int, *, generator: torch
     return r / r.norm(dim=1, keepdim=True)
 
 
-def perturbation_norms(f: Callable[[Tensor], Tensor], z: Tensor, directions: Tensor, eps: float,
-                       chunk: int = 64) -> Tensor:
-    """||f(z + eps u_k) - f(z)|| for each sample and each column u_k of ``directions`` (B, d, K) -> (B, K)."""
+def perturbed_outputs(f: Callable[[Tensor], Tensor], z: Tensor, directions: Tensor, eps: float,
+                      chunk: int = 64) -> Tensor:
+    """f(z + eps u_k) for each sample and each column u_k of ``directions`` (B, d, K): shape (B, K, ...)."""
     check_latent(z)
     B, d = z.shape
     if directions.dim() != 3 or directions.shape[:2] != (B, d):
@@ -55,10 +55,18 @@ def perturbation_norms(f: Callable[[Tensor], Tensor], z: Tensor, directions: Ten
         raise ValueError(f"eps must be a finite number > 0, got {eps}")
     K = directions.shape[2]
     with torch.no_grad():
-        x0 = f(z).reshape(B, -1)
-        zs = (z[:, :, None] + eps * directions.to(z.dtype)).permute(0, 2, 1).reshape(B * K, d)
-        out = torch.cat([f(zs[i:i + chunk]).reshape(-1, x0.shape[1]) for i in range(0, B * K, chunk)])
-        return (out.reshape(B, K, -1) - x0[:, None, :]).norm(dim=-1)
+        zs = (z[:, None, :] + eps * directions.to(z.dtype).mT).reshape(B * K, d)
+        out = torch.cat([f(zs[i:i + chunk]) for i in range(0, B * K, chunk)])
+    return out.reshape(B, K, *out.shape[1:])
+
+
+def perturbation_norms(f: Callable[[Tensor], Tensor], z: Tensor, directions: Tensor, eps: float,
+                       chunk: int = 64) -> Tensor:
+    """||f(z + eps u_k) - f(z)|| for each sample and each column u_k of ``directions`` (B, d, K) -> (B, K)."""
+    out = perturbed_outputs(f, z, directions, eps, chunk)
+    with torch.no_grad():
+        x0 = f(z)
+    return (out - x0[:, None]).flatten(2).norm(dim=-1)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sbp.disentangle import (compare_directions, coverage, direction_scores, factor_changes, factor_profile,
+from sbp.disentangle import (compare_directions, coverage, direction_scores, factor_changes, factor_profile, factor_spread,
                              random_orthonormal)
 from sbp.eigen import metric_eigh
 from sbp.factor_toy import random_rotation, stripe_generator, stripe_predictor
@@ -66,3 +66,11 @@ def test_mixed_generator_scores_lower_than_rotated():
     m, p = mixed["eigen"]["share"], pure["eigen"]["share"]
     assert p["mean"] - m["mean"] > 5 * math.hypot(m["stderr"], p["stderr"])
     assert mixed["eigen"]["purity"]["mean"] < pure["eigen"]["purity"]["mean"]
+
+
+def test_factor_spread_of_uniform_angle_and_linear_factor():
+    theta = torch.linspace(0, 2 * math.pi, 100_001, dtype=torch.float64)[:-1]
+    x = torch.linspace(-1, 1, 100_000, dtype=torch.float64)
+    readings = torch.stack([x, torch.cos(theta), torch.sin(theta)], 1)
+    s = factor_spread(readings, [[0], [1, 2]])
+    torch.testing.assert_close(s, torch.tensor([2 / math.sqrt(12), 1.0], dtype=torch.float64), rtol=1e-3, atol=0)

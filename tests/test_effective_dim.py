@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from latent_models import tiny_conv_generator
-from sbp.effective_dim import effective_dimension, perturbation_norms, random_unit_directions, relative_change
+from sbp.effective_dim import (effective_dimension, perturbation_norms, perturbed_outputs, random_unit_directions,
+                               relative_change)
 from sbp.eigen import metric_eigh
 
 
@@ -66,3 +67,12 @@ def test_bad_input():
     with pytest.raises(ValueError, match="n_random"):
         relative_change(f, z, torch.zeros(2, 3, 1), n_random=0)
     assert math.isnan(float(effective_dimension(torch.ones(1, 2), [0.5])[1][0]))
+
+
+def test_perturbed_outputs_shape_and_values():
+    f = lambda z: torch.stack([z, 2 * z], 1)  # noqa: E731  (B, 2, d)
+    z = torch.ones(2, 3, dtype=torch.float64)
+    u = torch.eye(3, dtype=torch.float64)[None].expand(2, -1, -1)[:, :, :2]
+    out = perturbed_outputs(f, z, u, 0.5, chunk=3)
+    assert out.shape == (2, 2, 2, 3)
+    torch.testing.assert_close(out[1, 1, 1], torch.tensor([2.0, 3.0, 2.0], dtype=torch.float64))
