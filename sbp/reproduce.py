@@ -18,6 +18,7 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 # The run order: every notebook in notebooks/ must be listed (tests/test_notebooks.py checks).
 ORDER = [
     "00_estimator_accuracy.ipynb",
+    "03_fig3_gan_samples.ipynb",
 ]
 
 

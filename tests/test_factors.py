@@ -1,0 +1,73 @@
+import math
+
+import pytest
+import torch
+
+from sbp.data.shapes import make_shapes
+from sbp.factors import FactorNet, encoded_names, factor_features, frechet_distance, predict_factors, train_factor_net
+
+
+def test_frechet_known_answers():
+    g = torch.Generator().manual_seed(0)
+    # exact moments: build samples whose empirical mean/cov are exactly prescribed
+    x = torch.randn(500, 3, generator=g, dtype=torch.float64)
+    x = x - x.mean(0)
+    L = torch.linalg.cholesky(torch.cov(x.T))
+    w = x @ torch.linalg.inv(L).T  # empirical covariance exactly I
+    a_cov = torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64)
+    b_cov = torch.tensor([4.0, 1.0, 0.25], dtype=torch.float64)
+    mu = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    a = w * a_cov.sqrt()
+    b = w * b_cov.sqrt() + mu
+    expected = float((mu ** 2).sum() + ((a_cov.sqrt() - b_cov.sqrt()) ** 2).sum())
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+    # non-commuting covariances: a rotated by 45 degrees in the first two coordinates;
+    # d = tr(A + B - 2 (A^1/2 B A^1/2)^1/2) computed independently in 2-D closed form:
+    # for 2x2 SPD M, tr(sqrt(M)) = sqrt(tr M + 2 sqrt(det M))
+    c, s = math.cos(math.pi / 4), math.sin(math.pi / 4)
+    R = torch.tensor([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=torch.float64)
+    a2, b2 = w * a_cov.sqrt(), (w * b_cov.sqrt()) @ R.T
+    A, B = torch.diag(a_cov), R @ torch.diag(b_cov) @ R.T
+    A2, B2 = A[:2, :2], B[:2, :2]
+    M = A2.sqrt() @ B2 @ A2.sqrt()  # A2 diagonal: elementwise sqrt is the matrix square root
+    tr_sqrt = math.sqrt(float(torch.trace(M)) + 2 * math.sqrt(float(torch.det(M))))
+    expected2 = float(torch.trace(A2) + torch.trace(B2)) - 2 * tr_sqrt + (3 - 0.5) ** 2
+    assert frechet_distance(a2, b2) == pytest.approx(expected2, rel=1e-9)
+
+
+def test_frechet_bad_input():
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        frechet_distance(torch.zeros(5, 2), torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="feats_a"):
+        frechet_distance(torch.zeros(5), torch.zeros(5, 3))
+
+
+def test_factor_net_learns_factors():
+    torch.set_num_threads(1)
+    net = train_factor_net(32, iters=150, seed=0, progress_bar=False)
+    test = make_shapes(512, 32, seed=12345)
+    p = predict_factors(net, test.images)
+    enc = test.encoded_factors()
+    assert p["encoded"].shape == enc.shape and len(encoded_names()) == enc.shape[1]
+    # explained variance per encoded column, against predicting the mean (R^2 = 0)
+    r2 = 1 - ((p["encoded"] - enc) ** 2).mean(0) / enc.var(0)
+    assert (r2 > 0.5).all(), dict(zip(encoded_names(), r2.tolist()))
+    acc = (p["shape_logits"].argmax(1) == test.shape).float().mean()
+    assert acc > 0.6  # chance 1/3; 512 draws give sd 0.02
+    f = factor_features(net, test.images)
+    assert f.shape == (512, 64) and not f.requires_grad
+    # real vs real (different seeds) is much closer than real vs noise images
+    other = make_shapes(512, 32, seed=999)
+    noise = torch.rand(512, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert frechet_distance(f, factor_features(net, other.images)) < 0.1 * frechet_distance(
+        f, factor_features(net, noise))
+
+
+def test_predict_is_differentiable_and_checks_input():
+    net = FactorNet(32)
+    x = torch.zeros(2, 3, 32, 32, requires_grad=True)
+    predict_factors(net, x)["encoded"].sum().backward()
+    assert x.grad is not None
+    with pytest.raises(ValueError, match="images must be"):
+        predict_factors(net, torch.zeros(2, 3, 64, 64))

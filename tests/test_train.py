@@ -1,0 +1,79 @@
+import csv
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from sbp.data.shapes import make_shapes
+from sbp.train import load_checkpoint, load_generator, train_gan
+
+SPEC = {"name": "tiny", "latent_dim": 4, "width": 2, "resolution": 32, "iters": 6, "seed": 3, "lr": 1e-3,
+        "batch_size": 4, "ckpt_every": 2, "log_every": 1}
+
+
+def _params(ck):
+    return {**{f"G.{k}": v for k, v in ck["G"].items()}, **{f"D.{k}": v for k, v in ck["D"].items()}}
+
+
+def _same(a, b):
+    pa, pb = _params(a), _params(b)
+    return pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+@pytest.mark.parametrize("data", ["stream", "tensor"])
+def test_interrupted_run_resumes_bit_identically(tmp_path, data):
+    torch.set_num_threads(1)
+    d = None if data == "stream" else make_shapes(40, 32, seed=1)
+    full = train_gan(SPEC, tmp_path / "full.pt", data=d, device="cpu", progress_bar=False)
+    assert full["iteration"] == 6 and full["done"]
+
+    # interruption 1: stop after 3 steps (checkpoint written at the stop)
+    part = train_gan(SPEC, tmp_path / "a.pt", data=d, device="cpu", progress_bar=False, max_steps=3)
+    assert part["iteration"] == 3 and not part["done"]
+    assert not _same(part, full)
+    resumed = train_gan(SPEC, tmp_path / "a.pt", data=d, device="cpu", progress_bar=False)
+    assert resumed["iteration"] == 6 and _same(resumed, full)
+
+    # interruption 2: a crash at step 5; the last checkpoint (step 4) is the resume point
+    def crash(it, losses):
+        if it == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(SPEC, tmp_path / "b.pt", data=d, device="cpu", progress_bar=False, callback=crash)
+    assert load_checkpoint(tmp_path / "b.pt")["iteration"] == 4
+    resumed = train_gan(SPEC, tmp_path / "b.pt", data=d, device="cpu", progress_bar=False)
+    assert _same(resumed, full)
+    assert resumed["log"] == full["log"]
+    with open(tmp_path / "b.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_load_generator_and_spec_mismatch(tmp_path):
+    torch.set_num_threads(1)
+    train_gan({**SPEC, "iters": 2}, tmp_path / "m.pt", device="cpu", progress_bar=False)
+    G = load_generator(tmp_path / "m.pt")
+    assert not G.training and G(torch.zeros(2, 4)).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="different spec"):
+        train_gan({**SPEC, "width": 3}, tmp_path / "m.pt", device="cpu", progress_bar=False)
+
+
+def test_bad_specs(tmp_path):
+    with pytest.raises(ValueError, match="lacks required"):
+        train_gan({"width": 2}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="positive int"):
+        train_gan({**SPEC, "iters": 0}, tmp_path / "x.pt")
+    with pytest.raises(TypeError, match="spec must be a dict"):
+        train_gan([1], tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="data must have shape"):
+        train_gan(SPEC, tmp_path / "x.pt", data=torch.zeros(3, 3, 64, 64), device="cpu")
+    with pytest.raises(FileNotFoundError):
+        load_generator(tmp_path / "missing.pt")
+
+
+def test_cli_help():
+    out = subprocess.run([sys.executable, "-m", "sbp.train", "--help"], capture_output=True, text=True, check=True)
+    assert "--latent-dim" in out.stdout and "checkpoint" in out.stdout
