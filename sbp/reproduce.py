@@ -19,6 +19,9 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 ORDER = [
     "00_estimator_accuracy.ipynb",
     "03_fig3_gan_samples.ipynb",
+    "04_fig4_table1_likelihood_ascent.ipynb",
+    "05_fig5_eigen_directions.ipynb",
+    "06_fig6_table2_effective_dim.ipynb",
 ]
 
 
