@@ -21,6 +21,9 @@ ORDER = [
     "01_fig1_reverse_kl.ipynb",
     "02_fig2_forward_kl.ipynb",
     "03_fig3_gan_samples.ipynb",
+    "04_fig4_table1_likelihood_ascent.ipynb",
+    "05_fig5_eigen_directions.ipynb",
+    "06_fig6_table2_effective_dim.ipynb",
 ]
 
 

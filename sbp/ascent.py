@@ -1,0 +1,123 @@
+"""Likelihood ascent in latent space (Section 4, Figure 4, Table 1).
+
+Maximise log p_G(G(z)) = log p_Z(z) - 1/2 log det(J^T J) over z by gradient ascent,
+the gradient taken through the stochastic estimate of log det (Eq. 3 with respect to
+z instead of the parameters). Along the way, record images, the log-likelihood and
+the condition number of J^T J from its exact eigenvalues.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .checks import as_generator, check_latent, check_positive_int
+from .density import log_normal
+from .jacobian import jacobian
+from .logdet import logdet_dense, logdet_metric
+from .progress import progress
+
+__all__ = ["AscentTrace", "likelihood_ascent", "metric_spectrum"]
+
+
+def metric_spectrum(f: Callable[[Tensor], Tensor], z: Tensor, jvp_mode: str = "reverse") -> tuple[Tensor, Tensor]:
+    """Exact eigenvalues (B, d), increasing, float64, and log det of J^T J (B,), without a graph."""
+    with torch.no_grad():
+        J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)
+        G = J.mT @ J
+        return torch.linalg.eigvalsh((G + G.mT) / 2), logdet_dense(G)
+
+
+@dataclass
+class AscentTrace:
+    """What ``likelihood_ascent`` records at steps ``steps`` (all tensors indexed [record, sample])."""
+
+    steps: list[int] = field(default_factory=list)
+    loglik: list[Tensor] = field(default_factory=list)  # (B,) log p_G(G(z)), see ``loglik_method``
+    log_pz: list[Tensor] = field(default_factory=list)  # (B,) log N(z; 0, I)
+    logdet: list[Tensor] = field(default_factory=list)  # (B,) log det(J^T J) used in ``loglik``
+    condition: list[Tensor] = field(default_factory=list)  # (B,) lambda_max / lambda_min, exact
+    images: list[Tensor] = field(default_factory=list)  # (B, ...) G(z)
+    latents: list[Tensor] = field(default_factory=list)  # (B, d)
+    loglik_method: str = "exact"
+
+    def stacked(self, name: str) -> Tensor:
+        """One recorded quantity as a tensor (records, B, ...)."""
+        return torch.stack(getattr(self, name))
+
+
+def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int = 100, lr: float = 0.05,
+                      record_every: int = 10, method: str = "chebyshev", order: int = 30, probes: int = 8,
+                      power_iters: int = 20, exact_max_dim: int = 256, max_norm: float | None = None,
+                      generator: torch.Generator | int | None = None, jvp_mode: str = "reverse",
+                      show_progress: bool = True) -> AscentTrace:
+    """Gradient ascent (Adam, step ``lr``) on log p_Z(z) - 1/2 log det(J^T J) from ``z0`` (B, d).
+
+    The gradient comes from ``logdet_metric(f, z, method=method, ...)`` (``"exact"``
+    differentiates the dense log det instead). Rows are independent trials: the
+    objective is their sum. Records at step 0, every ``record_every`` steps and the
+    last step: images, log p_Z, the log-likelihood (exact, from a dense Jacobian, when
+    d <= ``exact_max_dim``; otherwise the estimate; see ``trace.loglik_method``) and the
+    condition number of J^T J from exact eigenvalues (d JVPs per sample).
+    ``max_norm`` optionally projects z back onto the ball ||z|| <= max_norm after each step.
+    Parameters of ``f`` get no gradient (they are detached from the objective).
+    ``jvp_mode`` goes to ``sbp.jacobian``/``logdet_metric``: on CPU, differentiating
+    through forward-mode JVPs of transposed convolutions was ~9x slower than
+    ``"reverse"`` in our measurement (DCGAN, d = 32, order 20), hence the default.
+    """
+    z0 = check_latent(z0, "z0")
+    steps = check_positive_int(steps, "steps", minimum=0)
+    record_every = check_positive_int(record_every, "record_every")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    gen = as_generator(generator, z0.device)
+    d = z0.shape[1]
+    trace = AscentTrace(loglik_method="exact" if d <= exact_max_dim else method)
+
+    def record(step: int, z: Tensor, est_logdet: Tensor | None) -> None:
+        with torch.no_grad():
+            eig, ld_exact = metric_spectrum(f, z, jvp_mode)
+            ld = ld_exact if trace.loglik_method == "exact" else est_logdet
+            lpz = log_normal(z)
+            trace.steps.append(step)
+            trace.log_pz.append(lpz.detach().clone())
+            trace.logdet.append(ld.detach().to(z.dtype).clone())
+            trace.loglik.append((lpz - 0.5 * ld.to(z.dtype)).detach().clone())
+            trace.condition.append((eig[:, -1] / eig[:, 0]).to(z.dtype))
+            trace.images.append(f(z).detach().clone())
+            trace.latents.append(z.detach().clone())
+
+    def estimate(z: Tensor):
+        if method == "exact":
+            J = jacobian(f, z, jvp_mode=jvp_mode)
+            return logdet_dense(J.mT @ J)
+        return logdet_metric(f, z, method=method, order=order, probes=probes, power_iters=power_iters,
+                             generator=gen, jvp_mode=jvp_mode).logdet
+
+    z = z0.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    params = [p for p in getattr(f, "parameters", lambda: [])() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        for step in progress(range(steps + 1), enabled=None if show_progress else False, desc="ascent"):
+            ld = estimate(z)
+            if step % record_every == 0 or step == steps:
+                record(step, z, ld)
+            if step == steps:
+                break
+            objective = (log_normal(z) - 0.5 * ld).sum()
+            opt.zero_grad()
+            (-objective).backward()
+            opt.step()
+            if max_norm is not None:
+                with torch.no_grad():
+                    n = z.norm(dim=1, keepdim=True)
+                    z.mul_(torch.clamp(max_norm / n, max=1.0))
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+    return trace

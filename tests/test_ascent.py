@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from latent_models import tiny_conv_generator
+from sbp.ascent import likelihood_ascent, metric_spectrum
+from sbp.density import log_density_pushforward
+
+
+def test_linear_map_ascends_to_origin_with_constant_condition():
+    """For f(z) = A z, log p = log N(z) - const: ascent shrinks z; cond(A^T A) is constant."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(10, 3, generator=g, dtype=torch.float64)
+    z0 = 2 * torch.randn(2, 3, generator=g, dtype=torch.float64)
+    tr = likelihood_ascent(lambda z: z @ A.T, z0, steps=60, lr=0.1, record_every=20, method="exact",
+                           show_progress=False)
+    assert tr.steps == [0, 20, 40, 60]
+    ll = tr.stacked("loglik")
+    assert bool((ll[1:] > ll[:-1]).all())
+    s = torch.linalg.svdvals(A)
+    torch.testing.assert_close(tr.stacked("condition"), ((s[0] / s[-1]) ** 2).expand(4, 2))
+    assert float(tr.latents[-1].norm(dim=1).max()) < 0.5 * float(z0.norm(dim=1).min())
+
+
+def test_records_exact_loglik_and_ascends_through_chebyshev_estimate():
+    d = 6
+    f = tiny_conv_generator(d)
+    z0 = torch.randn(3, d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    tr = likelihood_ascent(f, z0, steps=8, lr=0.1, record_every=4, method="chebyshev", order=20, probes=4,
+                           generator=0, show_progress=False)
+    assert tr.loglik_method == "exact"
+    ref, _ = log_density_pushforward(f, tr.latents[-1], method="exact")
+    torch.testing.assert_close(tr.loglik[-1], ref.detach())
+    eig, _ = metric_spectrum(f, tr.latents[-1])
+    torch.testing.assert_close(tr.condition[-1], eig[:, -1] / eig[:, 0])
+    assert bool((tr.loglik[-1] > tr.loglik[0]).all())
+    assert tr.images[0].shape == (3, 3, 8, 8)
+    # the generator's parameters are left trainable and without gradients
+    assert all(p.requires_grad and p.grad is None for p in f.parameters())
+
+
+def test_estimate_recorded_when_latent_too_large_for_exact():
+    f = tiny_conv_generator(4)
+    z0 = torch.zeros(1, 4, dtype=torch.float64)
+    tr = likelihood_ascent(f, z0, steps=1, lr=0.01, method="taylor", order=5, probes=2, exact_max_dim=2,
+                           generator=0, show_progress=False)
+    assert tr.loglik_method == "taylor" and len(tr.loglik) == 2
+
+
+def test_max_norm_projection_and_bad_input():
+    f = lambda z: torch.cat([z, 2 * z], 1)  # noqa: E731
+    z0 = torch.full((1, 2), 3.0, dtype=torch.float64)
+    tr = likelihood_ascent(lambda z: torch.cat([z, z ** 3], 1), z0, steps=3, lr=1.0, method="exact",
+                           max_norm=1.0, show_progress=False)
+    assert float(tr.latents[-1].norm()) <= 1.0 + 1e-12
+    with pytest.raises(ValueError, match="lr"):
+        likelihood_ascent(f, z0, lr=0.0)
+    with pytest.raises(ValueError, match="z0 must be 2-D"):
+        likelihood_ascent(f, torch.zeros(2))
