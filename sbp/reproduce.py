@@ -24,6 +24,7 @@ ORDER = [
     "04_fig4_table1_likelihood_ascent.ipynb",
     "05_fig5_eigen_directions.ipynb",
     "06_fig6_table2_effective_dim.ipynb",
+    "07_explore_latent_space.ipynb",
 ]
 
 
