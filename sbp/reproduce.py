@@ -1,12 +1,18 @@
 """Run every notebook in order with papermill: the project's main job.
 
-``python -m sbp.reproduce`` (quick profile) or ``PROFILE=paper python -m sbp.reproduce``.
+    python -m sbp.reproduce                  # quick profile (CPU), every notebook
+    PROFILE=paper python -m sbp.reproduce    # the paper's settings (GPU recommended)
+    python -m sbp.reproduce --only 03 04     # some notebooks; --force reruns unchanged ones
+
 Executed copies go to ``build/notebooks/<profile>/``, never over the committed notebooks;
-figures go to ``figures/``.
+figures and tables go to ``figures/``; trained models are cached in ``build/cache/`` and
+reused. A notebook whose inputs (its own file, the ``sbp`` sources, the profile) have not
+changed since its last successful run is skipped.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -15,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 
-# The run order: every notebook in notebooks/ must be listed (tests/test_notebooks.py checks).
+# The run order: every notebook in notebooks/ must be listed (tests/test_project.py checks).
 ORDER = [
     "00_estimator_accuracy.ipynb",
     "01_fig1_reverse_kl.ipynb",
@@ -28,30 +34,64 @@ ORDER = [
 ]
 
 
+def inputs_digest(notebook: Path, profile: str) -> str:
+    """SHA-256 of what a notebook's results depend on: itself, every sbp source file, the profile."""
+    h = hashlib.sha256(profile.encode())
+    for path in [notebook, *sorted((ROOT / "sbp").rglob("*.py"))]:
+        h.update(str(path.relative_to(ROOT)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def select(names: list[str], only: list[str] | None) -> list[str]:
+    if not only:
+        return list(names)
+    chosen = [n for n in names if any(n.startswith(o) for o in only)]
+    unknown = [o for o in only if not any(n.startswith(o) for n in names)]
+    if unknown:
+        raise SystemExit(f"unknown notebook(s) {unknown}; known: {names}")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description="Run every notebook in order (papermill).")
     p.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=["quick", "paper"])
-    p.add_argument("--only", nargs="*", help="run only these notebooks (names or prefixes like 03)")
+    p.add_argument("--only", nargs="*", help="notebook names or prefixes, e.g. 03 04")
+    p.add_argument("--force", action="store_true", help="rerun notebooks whose inputs have not changed")
     args = p.parse_args(argv)
     import papermill as pm
 
     out_dir = ROOT / "build" / "notebooks" / args.profile
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = [n for n in ORDER if not args.only or any(n.startswith(o) for o in args.only)]
-    rows = []
+    names = select(ORDER, args.only)
+    rows, t_all = [], time.perf_counter()
     for i, name in enumerate(names, 1):
+        src, out, stamp = NOTEBOOK_DIR / name, out_dir / name, out_dir / f"{name}.sha256"
+        digest = inputs_digest(src, args.profile)
+        if not args.force and out.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+            print(f"[{i}/{len(names)}] {name}: inputs unchanged, skipped (--force reruns it)", flush=True)
+            rows.append((name, "skipped", 0.0))
+            continue
         print(f"[{i}/{len(names)}] {name} ({args.profile}) ...", flush=True)
         t0 = time.perf_counter()
-        pm.execute_notebook(str(NOTEBOOK_DIR / name), str(out_dir / name), parameters={"profile": args.profile},
-                            cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False)
+        try:
+            pm.execute_notebook(str(src), str(out), parameters={"profile": args.profile}, cwd=str(NOTEBOOK_DIR),
+                                kernel_name="python3", progress_bar=False)
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+            dt = time.perf_counter() - t0
+            print(f"[{i}/{len(names)}] {name} FAILED after {dt:.1f} s: see {out}\n{exc}", flush=True)
+            rows.append((name, "FAILED", dt))
+            break
         dt = time.perf_counter() - t0
-        rows.append((name, dt))
+        stamp.write_text(digest + "\n")
+        rows.append((name, "ran", dt))
         print(f"[{i}/{len(names)}] {name} done in {dt:.1f} s", flush=True)
-    print("\n| notebook | wall time (s) |\n|---|---|")
-    for name, dt in rows:
-        print(f"| {name} | {dt:.1f} |")
-    print(f"| total | {sum(dt for _, dt in rows):.1f} |")
-    return 0
+    print(f"\n| notebook | status | wall time (s) |\n|---|---|---|")
+    for name, status, dt in rows:
+        print(f"| {name} | {status} | {dt:.1f} |")
+    print(f"| total ({args.profile} profile) | | {time.perf_counter() - t_all:.1f} |")
+    print(f"figures and tables: {ROOT / 'figures'}; executed notebooks: {out_dir}")
+    return 1 if any(status == "FAILED" for _, status, _ in rows) else 0
 
 
 if __name__ == "__main__":
