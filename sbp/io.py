@@ -45,12 +45,12 @@ def _clean(obj: Any, digits: int | None) -> Any:
     if isinstance(obj, float):
         if not math.isfinite(obj):
             return str(obj)
-        return round(obj, digits) if digits is not None else obj
+        return float(f"{obj:.{digits}g}") if digits is not None else obj
     return obj
 
 
 def write_json(obj: Any, path: str | os.PathLike, digits: int | None = 6) -> Path:
-    """Write ``obj`` as indented JSON with sorted keys, floats rounded to ``digits``."""
+    """Write ``obj`` as indented JSON with sorted keys, floats rounded to ``digits`` significant digits."""
     text = json.dumps(_clean(obj, digits), indent=2, sort_keys=True) + "\n"
     return atomic_write_bytes(path, text.encode())
 

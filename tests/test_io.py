@@ -28,12 +28,12 @@ def test_write_table_three_formats(tmp_path):
     assert (tmp_path / "t.csv").read_text().splitlines()[0] == "model,value"
     assert "| a | 1.235 |" in (tmp_path / "t.md").read_text()
     data = json.loads((tmp_path / "t.json").read_text())
-    assert data[0]["value"] == pytest.approx(1.234568) and data[1]["value"] == "nan"
+    assert data[0]["value"] == 1.23457 and data[1]["value"] == "nan"
 
 
 def test_write_json_rounds_and_sorts(tmp_path):
-    write_json({"b": 1 / 3, "a": [2 / 3]}, tmp_path / "x.json", digits=3)
-    assert (tmp_path / "x.json").read_text() == '{\n  "a": [\n    0.667\n  ],\n  "b": 0.333\n}\n'
+    write_json({"b": 1 / 3, "a": [2 / 3], "c": 3.14159e-9}, tmp_path / "x.json", digits=3)
+    assert (tmp_path / "x.json").read_text() == '{\n  "a": [\n    0.667\n  ],\n  "b": 0.333,\n  "c": 3.14e-09\n}\n'
 
 
 def test_empty_table_is_an_error(tmp_path):
