@@ -106,7 +106,7 @@ def get_factor_net(cache_dir: str | os.PathLike, resolution: int = 32, profile: 
                    train_if_missing: bool = True) -> FactorNet:
     """The factor-prediction network for ``make_shapes`` at ``resolution``, eval mode, frozen."""
     g = _check_profile(profile)
-    path = Path(cache_dir) / "factor_net" / f"r{resolution}_{profile}.pt"
+    path = Path(cache_dir) / "factor_net" / f"r{resolution}_{profile}_v2.pt"  # v2: CE weight 1, 1000 steps
     if not path.exists():
         if not train_if_missing:
             raise FileNotFoundError(f"no factor network at {str(path)!r} (pass train_if_missing=True to train it)")
