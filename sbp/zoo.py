@@ -10,6 +10,7 @@ loaded. ``get_factor_net`` does the same for the factor-prediction network.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -77,7 +78,20 @@ def get_generator(name: str, cache_dir: str | os.PathLike, profile: str = "quick
     """
     spec = _spec(name, profile)
     path = checkpoint_path(name, cache_dir, profile, data)
-    done = path.exists() and load_checkpoint(path).get("done", False)
+    done = False
+    if path.exists():
+        ck = load_checkpoint(path)
+        keys = ("latent_dim", "width", "resolution", "iters", "seed", "lr", "decay", "batch_size")
+        if any(ck["spec"].get(k) != spec[k] for k in keys):  # a cache from an older grid: retrain
+            if not train_if_missing:
+                raise ValueError(f"checkpoint {str(path)!r} was trained with another spec than the current "
+                                 f"{profile!r} grid's {name!r}; delete it or pass train_if_missing=True")
+            warnings.warn(f"retraining {name!r}: the cached checkpoint {str(path)!r} has an outdated spec",
+                          RuntimeWarning, stacklevel=2)
+            path.unlink()
+            path.with_suffix(".csv").unlink(missing_ok=True)
+        else:
+            done = bool(ck.get("done", False))
     if not done:
         if not train_if_missing:
             raise FileNotFoundError(f"no finished checkpoint for {name!r} at {str(path)!r} "
@@ -92,7 +106,7 @@ def get_factor_net(cache_dir: str | os.PathLike, resolution: int = 32, profile: 
                    train_if_missing: bool = True) -> FactorNet:
     """The factor-prediction network for ``make_shapes`` at ``resolution``, eval mode, frozen."""
     g = _check_profile(profile)
-    path = Path(cache_dir) / "factor_net" / f"r{resolution}_{profile}.pt"
+    path = Path(cache_dir) / "factor_net" / f"r{resolution}_{profile}_v2.pt"  # v2: CE weight 1, 1000 steps
     if not path.exists():
         if not train_if_missing:
             raise FileNotFoundError(f"no factor network at {str(path)!r} (pass train_if_missing=True to train it)")

@@ -28,3 +28,27 @@ def test_unknown_profile_and_name(tmp_path):
     with pytest.raises(FileNotFoundError, match="train_if_missing"):
         get_generator(model_grid("quick")[0]["name"], tmp_path, train_if_missing=False)
     assert checkpoint_path("w8_d16", tmp_path).parent.name == "quick_shapes"
+
+
+def test_get_generator_trains_once_then_loads_and_retrains_stale(tmp_path, monkeypatch):
+    import torch
+
+    import sbp.zoo as zoo
+
+    grid = [{"name": "w2_d3", "latent_dim": 3, "width": 2, "resolution": 32, "iters": 2, "seed": 0, "lr": 1e-3,
+             "decay": 0.9, "batch_size": 4, "ckpt_every": 1}]
+    monkeypatch.setattr(zoo, "model_grid", lambda profile="quick": [dict(s) for s in grid])
+    calls = []
+    real_train = zoo.train_gan
+    monkeypatch.setattr(zoo, "train_gan", lambda *a, **k: calls.append(1) or real_train(*a, progress_bar=False, **k))
+    G1 = zoo.get_generator("w2_d3", tmp_path, device="cpu")
+    G2 = zoo.get_generator("w2_d3", tmp_path, device="cpu")
+    assert len(calls) == 1 and not G1.training and not any(p.requires_grad for p in G1.parameters())
+    z = torch.randn(2, 3)
+    assert torch.equal(G1(z), G2(z))
+    grid[0]["lr"] = 2e-3  # the grid changed: the cached model is stale
+    with pytest.raises(ValueError, match="another spec"):
+        zoo.get_generator("w2_d3", tmp_path, train_if_missing=False)
+    with pytest.warns(RuntimeWarning, match="outdated"):
+        zoo.get_generator("w2_d3", tmp_path, device="cpu")
+    assert len(calls) == 2
