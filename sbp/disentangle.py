@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .checks import as_generator, check_latent
-from .effective_dim import mean_stderr
+from .effective_dim import mean_stderr, perturbed_outputs
 
 __all__ = ["factor_changes", "DirectionScores", "direction_scores", "coverage", "random_orthonormal",
            "compare_directions", "factor_profile", "factor_spread"]
@@ -38,19 +38,17 @@ def factor_changes(predictor: Callable[[Tensor], Tensor], f: Callable[[Tensor], 
     ``groups[j]`` lists the predictor's output columns of factor j (default: one column
     per factor); ``scale[j]`` is factor j's spread in the data (default 1).
     """
-    B, d = check_latent(z).shape
-    if directions.dim() != 3 or directions.shape[:2] != (B, d):
-        raise ValueError(f"directions must have shape ({B}, {d}, K), got {tuple(directions.shape)}")
-    if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be a finite number > 0, got {eps}")
-    K = directions.shape[2]
-    u = directions.to(z.dtype).permute(0, 2, 1)  # (B, K, d)
-    zs = torch.cat([(z[:, None, :] + eps * u).reshape(-1, d), (z[:, None, :] - eps * u).reshape(-1, d)])
+    B = check_latent(z).shape[0]
     with torch.no_grad():
-        preds = torch.cat([predictor(f(zs[i:i + chunk])) for i in range(0, zs.shape[0], chunk)])
-    if preds.dim() != 2 or preds.shape[0] != 2 * B * K:
-        raise ValueError(f"predictor must map images to (N, outputs), got shape {tuple(preds.shape)}")
-    diff = ((preds[:B * K] - preds[B * K:]) / 2).reshape(B, K, -1)
+        readings = []
+        for sign in (1.0, -1.0):
+            x = perturbed_outputs(f, z, sign * directions, eps, chunk)
+            x = x.reshape(-1, *x.shape[2:])
+            readings.append(torch.cat([predictor(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)]))
+    K = directions.shape[2]
+    if readings[0].dim() != 2 or readings[0].shape[0] != B * K:
+        raise ValueError(f"predictor must map images to (N, outputs), got shape {tuple(readings[0].shape)}")
+    diff = ((readings[0] - readings[1]) / 2).reshape(B, K, -1)
     n_out = diff.shape[-1]
     groups = [[j] for j in range(n_out)] if groups is None else [list(g) for g in groups]
     flat = sorted(i for g in groups for i in g)
