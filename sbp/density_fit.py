@@ -145,6 +145,19 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator], t
         start = state["iteration"]
         hist[:, :start] = state["hist"][:, :start]
     t0 = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: one thread is faster, and the result cannot depend on the caller's count
+    try:
+        _loop(model, step, opt, gen, probe_gen, hist, start, iterations, ckpt, checkpoint_every, show_progress, desc,
+              config)
+    finally:
+        torch.set_num_threads(threads)
+    return FitResult(model=model, method=method, loss=hist[0], penalty=hist[1], rel_error=hist[2],
+                     wall_time=time.perf_counter() - t0, iterations=iterations, config=config)
+
+
+def _loop(model, step, opt, gen, probe_gen, hist, start, iterations, ckpt, checkpoint_every, show_progress, desc,
+          config) -> None:
     for it in progress(range(start, iterations), enabled=None if show_progress else False, desc=desc,
                        initial=start, total=iterations):
         loss, pen, rel = step(gen, probe_gen)
@@ -157,8 +170,6 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator], t
             _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                           "probe_gen": probe_gen.get_state(),
                           "iteration": done, "hist": hist, "config": config}, ckpt)
-    return FitResult(model=model, method=method, loss=hist[0], penalty=hist[1], rel_error=hist[2],
-                     wall_time=time.perf_counter() - t0, iterations=iterations, config=config)
 
 
 def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
