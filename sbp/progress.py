@@ -1,7 +1,7 @@
 """Progress bars that stay out of regression-checked notebook outputs.
 
 ``progress`` wraps tqdm writing to stderr (nbval does not compare stderr in this
-project, see tests/conftest.py). ``SBP_PROGRESS=0`` turns bars off entirely.
+project, see the root conftest.py). ``SBP_PROGRESS=0`` turns bars off entirely.
 """
 from __future__ import annotations
 
