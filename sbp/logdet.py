@@ -28,10 +28,11 @@ from .jacobian import jacobian, metric_operator
 from .polynomials import chebyshev_derivative_coeffs, chebyshev_log_coeffs, taylor_log_coeffs
 from .quadrature import bidiag_quadrature, lanczos_quadrature
 
-__all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_dense", "METHODS", "GRAD_MODES"]
+__all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_dense", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS"]
 
 METHODS = ("chebyshev", "taylor", "slq", "bidiag", "exact")
 GRAD_MODES = ("backprop", "lowmem")
+VARIANCE_REDUCTIONS = ("none", "hutchpp")
 Matvec = Callable[[Tensor], Tensor]
 
 
@@ -55,6 +56,7 @@ class LogdetEstimate:
     # inf where lambda_min_hat <= 0; zeros when damping = 0
     damping_bias: Tensor | None = None
     grad_mode: str = "backprop"
+    variance_reduction: str = "none"
 
     def __repr__(self) -> str:
         vals = ", ".join(f"{v:.4g} +- {s:.2g}" for v, s in
@@ -90,7 +92,8 @@ def _interval(value: float | Tensor | None, B: int, dtype, device, name: str) ->
     return t.expand(B).clone()
 
 
-def _check_options(method, order, probes, power_iters, damping=0.0, grad_mode="backprop") -> None:
+def _check_options(method, order, probes, power_iters, damping=0.0, grad_mode="backprop",
+                   variance_reduction="none") -> None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     check_positive_int(order, "order")
@@ -102,6 +105,16 @@ def _check_options(method, order, probes, power_iters, damping=0.0, grad_mode="b
         raise ValueError(f"damping must be finite and >= 0, got {damping}")
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+    if variance_reduction not in VARIANCE_REDUCTIONS:
+        raise ValueError(f"variance_reduction must be one of {VARIANCE_REDUCTIONS}, got {variance_reduction!r}")
+    if variance_reduction == "hutchpp":
+        if method not in ("chebyshev", "taylor"):
+            raise ValueError(f"variance_reduction='hutchpp' needs a polynomial method (chebyshev, taylor), "
+                             f"got method={method!r}")
+        if grad_mode != "backprop":
+            raise ValueError("variance_reduction='hutchpp' supports grad_mode='backprop' only")
+        if probes < 3:
+            raise ValueError(f"variance_reduction='hutchpp' needs probes >= 3 (sketch, deflated, residual), got {probes}")
 
 
 def _damping_bias(damping: float, lambda_min_hat: Tensor, d: int) -> Tensor:
@@ -120,9 +133,53 @@ def _with_surrogate(q: Tensor, W: Tensor, V: Tensor, matvec: Matvec) -> Tensor:
     return q.detach() + (s - s.detach())
 
 
+def _poly_apply(G: Matvec, X: Tensor, a: Tensor, b: Tensor, *, method: str, order: int) -> Tensor:
+    """p(G) X for the polynomial p ~ log on [a, b] of ``method``, X a block (n, B, d)."""
+    if method == "chebyshev":
+        c = chebyshev_log_coeffs(order, a, b).to(X.dtype)[:, :, None]  # (B, n+1, 1)
+        scale, shift = (2 / (b - a))[:, None], ((b + a) / (b - a))[:, None]
+        w_prev, w = X, scale * G(X) - shift * X
+        out = c[:, 0] * X + c[:, 1] * w
+        for j in range(2, order + 1):
+            w_prev, w = w, 2 * (scale * G(w) - shift * w) - w_prev
+            out = out + c[:, j] * w
+        return out
+    alpha = b[:, None]
+    coef = taylor_log_coeffs(order, dtype=X.dtype, device=X.device)
+    u, out = X, torch.log(alpha) * X
+    for k in range(order):
+        u = u - G(u) / alpha
+        out = out - coef[k] * u
+    return out
+
+
+def _hutchpp(G: Matvec, a: Tensor, b: Tensor, B: int, d: int, dtype, device, *, method: str, order: int,
+             probes: int, gen) -> tuple[Tensor, Tensor]:
+    """Hutch++ (Meyer, Musco, Musco & Woodruff 2021) for tr p(G) with ``probes`` vectors in all:
+    k = probes // 3 sketch vectors S give Q = orth(p(G) S) (no graph); the trace is
+    tr(Q^T p(G) Q) exactly plus Hutchinson on (I - QQ^T) p(G) (I - QQ^T) with the remaining
+    probes - 2k vectors. Unbiased for every fixed Q, so the gradient (through the second
+    recurrence only) is unbiased too. Returns (estimate, stderr of the Hutchinson part)."""
+    k = probes // 3
+    m = probes - 2 * k
+    S = rademacher((k, B, d), generator=gen, dtype=dtype, device=device)
+    with torch.no_grad():
+        Y = _poly_apply(G, S, a, b, method=method, order=order)
+        Q = torch.linalg.qr(Y.permute(1, 2, 0)).Q.permute(2, 0, 1)  # (k, B, d) orthonormal per sample
+    R = rademacher((m, B, d), generator=gen, dtype=dtype, device=device)
+    R = R - torch.einsum("kbm,kbd->mbd", torch.einsum("kbd,mbd->kbm", Q, R), Q)
+    Z = _poly_apply(G, torch.cat([Q, R]), a, b, method=method, order=order)
+    exact_part = (Q * Z[:k]).sum((0, -1))
+    q = (R * Z[k:]).sum(-1)  # (m, B)
+    est = exact_part + q.mean(0)
+    stderr = q.std(0) / math.sqrt(m) if m > 1 else torch.full_like(est, math.nan)
+    return est, stderr.detach()
+
+
 def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, order: int, probes: int,
               lower, upper, power_iters: int, generator, damping: float = 0.0, grad_mode: str = "backprop",
-              jvp: Matvec | None = None, vjp: Matvec | None = None, shrink: float = 16.0) -> LogdetEstimate:
+              jvp: Matvec | None = None, vjp: Matvec | None = None, variance_reduction: str = "none",
+              shrink: float = 16.0) -> LogdetEstimate:
     """Shared body of ``logdet`` and ``logdet_metric`` for the stochastic methods.
 
     ``matvec`` is G (undamped); the estimators run on G + damping I. ``jvp``/``vjp`` (J and
@@ -172,6 +229,12 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
     a = lo if lo is not None else torch.minimum(a_est, b * (1 - 1e-3))
     if not bool((a < b).all()):
         raise ValueError(f"lower must be < upper; got lower={a.tolist()} with upper={b.tolist()}")
+    if variance_reduction == "hutchpp":
+        est, stderr = _hutchpp(G, a, b, B, d, dtype, device, method=method, order=order, probes=probes, gen=gen)
+        return LogdetEstimate(logdet=est, lambda_max=lambda_max, stderr=stderr, lower=a, upper=b,
+                              method=method, order=order, probes=probes, products=products + 2 * order,
+                              damping=eps, damping_bias=_damping_bias(eps, sb.theta_min - eps, d),
+                              grad_mode=grad_mode, variance_reduction="hutchpp")
     # 2.-3. polynomial recurrence over the probe block; with grad_mode="lowmem" it runs without
     # a graph and also accumulates W = p'(G) V from the same products (d tr p(G) = tr(p'(G) dG))
     V = rademacher((probes, B, d), generator=gen, dtype=dtype, device=device)
@@ -238,7 +301,8 @@ def _exact(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0) -
 def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "chebyshev", order: int = 30,
                   probes: int = 8, lower: float | Tensor | None = None, upper: float | Tensor | None = None,
                   power_iters: int = 20, generator: torch.Generator | int | None = None,
-                  jvp_mode: str = "forward", damping: float = 0.0, grad_mode: str = "backprop") -> LogdetEstimate:
+                  jvp_mode: str = "forward", damping: float = 0.0, grad_mode: str = "backprop",
+                  variance_reduction: str = "none") -> LogdetEstimate:
     """Estimate log det(J^T J) for the Jacobian J of ``f`` at each row of ``z`` (Eq. 1-3).
 
     Args:
@@ -269,6 +333,12 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
             the same products, then one product with a graph gives the surrogate w^T G v whose
             gradient w^T dG v is unbiased for d tr p(G) = tr(p'(G) dG). Same value.
 
+        variance_reduction: ``"none"`` (Hutchinson) or ``"hutchpp"`` (Hutch++, Meyer et al.
+            2021; chebyshev/taylor): of the ``probes`` vectors, probes//3 sketch p(G), whose
+            range Q gets an exact trace, and the rest estimate the deflated remainder; the
+            same number of vector products as plain Hutchinson, plus the sketch's recurrence
+            (``products`` counts block recurrences).
+
     Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017)
     and ``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step);
     both need no spectral interval (``lower``/``upper``/``power_iters`` are ignored), use
@@ -288,7 +358,7 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
         (3.584, 3.584)
     """
     check_latent(z)
-    _check_options(method, order, probes, power_iters, damping, grad_mode)
+    _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     B, d = z.shape
     if method == "exact":
         J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)  # J^T J formed in float64
@@ -296,14 +366,16 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     op = metric_operator(f, z, jvp_mode=jvp_mode)
     return _estimate(op.matvec, B, d, z.dtype, z.device, method=method, order=order, probes=probes,
                      lower=lower, upper=upper, power_iters=power_iters, generator=generator,
-                     damping=damping, grad_mode=grad_mode, jvp=op.jvp, vjp=op.vjp)
+                     damping=damping, grad_mode=grad_mode, jvp=op.jvp, vjp=op.vjp,
+                     variance_reduction=variance_reduction)
 
 
 def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev", order: int = 30,
            probes: int = 8, lower: float | Tensor | None = None, upper: float | Tensor | None = None,
            power_iters: int = 20, generator: torch.Generator | int | None = None,
            dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
-           damping: float = 0.0, grad_mode: str = "backprop") -> LogdetEstimate:
+           damping: float = 0.0, grad_mode: str = "backprop",
+           variance_reduction: str = "none") -> LogdetEstimate:
     """The estimators of ``logdet_metric`` for any batched SPD operator.
 
     ``matvec`` maps a block (P, batch, dim) to G applied to each vector, same shape;
@@ -311,7 +383,7 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev
     as in ``logdet_metric``; ``method="bidiag"`` needs J and J^T separately and is only
     available through ``logdet_metric``.
     """
-    _check_options(method, order, probes, power_iters, damping, grad_mode)
+    _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     if method == "bidiag":
         raise ValueError("method='bidiag' needs products with J and J^T separately; logdet() only has "
                          "G = J^T J: use logdet_metric(f, z, method='bidiag') or method='slq'")
@@ -326,4 +398,4 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev
         return _exact(G, products=1, dtype=dtype, damping=damping)
     return _estimate(matvec, batch, dim, dtype, device, method=method, order=order, probes=probes,
                      lower=lower, upper=upper, power_iters=power_iters, generator=generator,
-                     damping=damping, grad_mode=grad_mode)
+                     damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction)

@@ -204,3 +204,34 @@ def test_bidiag_needs_separate_products():
 def test_bad_options(kw, err, match):
     with pytest.raises(err, match=match):
         sbp.logdet_metric(lambda z: torch.cat([z, z ** 2], 1), torch.ones(2, 2), **kw)
+
+
+# ---- Hutch++ ---------------------------------------------------------------------
+
+def test_hutchpp_unbiased_and_exact_when_sketch_spans_the_space():
+    d, D = 6, 8
+    A0 = designed_map(torch.tensor([1.5, 1.0, 0.8, 0.6, 0.3, 0.2], dtype=F64), D, seed=2)
+    truth = 2 * A0 @ torch.linalg.inv(A0.T @ A0)
+    grads = []
+    for seed in range(40):
+        A = A0.clone().requires_grad_(True)
+        est = sbp.logdet_metric(linear(A), torch.zeros(1, d, dtype=F64), order=60, probes=3, generator=seed,
+                                variance_reduction="hutchpp")
+        (g,) = torch.autograd.grad(est.logdet.sum(), A)
+        grads.append(g)
+    zs = zscores(torch.stack(grads), truth)
+    assert zs.abs().max() < 4.5, zs
+    assert est.variance_reduction == "hutchpp"
+    # a sketch of d vectors spans R^d: the deflated trace is the whole trace, no variance left
+    exact = sbp.logdet_metric(linear(A0), torch.zeros(1, d, dtype=F64), method="exact").logdet
+    full = sbp.logdet_metric(linear(A0), torch.zeros(1, d, dtype=F64), order=60, probes=3 * d, generator=0,
+                             variance_reduction="hutchpp")
+    torch.testing.assert_close(full.logdet, exact, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(method="slq"), dict(grad_mode="lowmem"), dict(probes=2),
+                                dict(variance_reduction="magic")])
+def test_hutchpp_bad_options(kw):
+    opts = dict(variance_reduction="hutchpp", probes=6) | kw
+    with pytest.raises(ValueError, match="hutchpp|variance_reduction"):
+        sbp.logdet_metric(lambda z: torch.cat([z, z ** 2], 1), torch.ones(2, 2), **opts)
