@@ -155,23 +155,29 @@ def _poly_apply(G: Matvec, X: Tensor, a: Tensor, b: Tensor, *, method: str, orde
 
 def _hutchpp(G: Matvec, a: Tensor, b: Tensor, B: int, d: int, dtype, device, *, method: str, order: int,
              probes: int, gen) -> tuple[Tensor, Tensor]:
-    """Hutch++ (Meyer, Musco, Musco & Woodruff 2021) for tr p(G) with ``probes`` vectors in all:
-    k = probes // 3 sketch vectors S give Q = orth(p(G) S) (no graph); the trace is
-    tr(Q^T p(G) Q) exactly plus Hutchinson on (I - QQ^T) p(G) (I - QQ^T) with the remaining
-    probes - 2k vectors. Unbiased for every fixed Q, so the gradient (through the second
-    recurrence only) is unbiased too. Returns (estimate, stderr of the Hutchinson part)."""
+    """Hutch++ (Meyer, Musco, Musco & Woodruff 2021) for tr p(G) with ``probes`` vectors in all,
+    applied to the shifted M = p(G) - c I (c d is added back exactly).
+
+    k = probes // 3 sketch vectors S give c = S^T p(G) S / (k d) (a Hutchinson guess of the
+    mean eigenvalue) and Q = orth(M S) (no graph). The trace is c d + tr(Q^T M Q) exactly
+    plus Hutchinson on (I - QQ^T) M (I - QQ^T) with the remaining probes - 2k vectors. The
+    shift matters: Rademacher Hutchinson is exact on multiples of I, which a plain deflation
+    would destroy (benchmarks/bench_variance.py). Unbiased for every fixed (c, Q), both from
+    S only, so the gradient (through the second recurrence) is unbiased too.
+    Returns (estimate, stderr of the Hutchinson part)."""
     k = probes // 3
     m = probes - 2 * k
     S = rademacher((k, B, d), generator=gen, dtype=dtype, device=device)
     with torch.no_grad():
         Y = _poly_apply(G, S, a, b, method=method, order=order)
-        Q = torch.linalg.qr(Y.permute(1, 2, 0)).Q.permute(2, 0, 1)  # (k, B, d) orthonormal per sample
+        c = (S * Y).sum((0, -1)) / (k * d)  # (B,)
+        Q = torch.linalg.qr((Y - c[:, None] * S).permute(1, 2, 0)).Q.permute(2, 0, 1)  # (k, B, d) orthonormal
     R = rademacher((m, B, d), generator=gen, dtype=dtype, device=device)
     R = R - torch.einsum("kbm,kbd->mbd", torch.einsum("kbd,mbd->kbm", Q, R), Q)
     Z = _poly_apply(G, torch.cat([Q, R]), a, b, method=method, order=order)
-    exact_part = (Q * Z[:k]).sum((0, -1))
-    q = (R * Z[k:]).sum(-1)  # (m, B)
-    est = exact_part + q.mean(0)
+    exact_part = (Q * Z[:k]).sum((0, -1)) - c * k
+    q = (R * Z[k:]).sum(-1) - c * (R * R).sum(-1)  # (m, B)
+    est = c * d + exact_part + q.mean(0)
     stderr = q.std(0) / math.sqrt(m) if m > 1 else torch.full_like(est, math.nan)
     return est, stderr.detach()
 
