@@ -28,9 +28,25 @@ from .jacobian import jacobian, metric_operator
 from .polynomials import chebyshev_derivative_coeffs, chebyshev_log_coeffs, taylor_log_coeffs
 from .quadrature import bidiag_quadrature, lanczos_quadrature
 
-__all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_dense", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS"]
+__all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_dense", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS",
+           "auto_method"]
 
-METHODS = ("chebyshev", "taylor", "slq", "bidiag", "exact")
+METHODS = ("chebyshev", "taylor", "slq", "bidiag", "exact", "auto")
+# method="auto": one JVP+VJP product on a vector (in small sequential blocks) costs about this many
+# dense-Jacobian JVP columns (which are batched 256 at a time). Measured once with
+# benchmarks/bench_auto.py on a DCGAN-like generator on a contended 2-core CPU (d=512: exact 2.3 s for
+# 512 columns, chebyshev order 20 x 4 probes 13.3 s for 101 vector products: ~29): rough, one architecture.
+AUTO_PRODUCT_COST = 25.0
+
+
+def auto_method(d: int, *, order: int, probes: int, power_iters: int, method: str = "chebyshev") -> str:
+    """``"exact"`` if d JVP columns (dense Jacobian) cost less than the stochastic estimator's
+    products, ``AUTO_PRODUCT_COST * (power_iters + 1 + order * probes)`` vector products
+    (slq/bidiag: no power iterations), else ``method``."""
+    pre = 0 if method in ("slq", "bidiag") else power_iters
+    steps = min(order, d) if method in ("slq", "bidiag") else order
+    cost_est = AUTO_PRODUCT_COST * (pre + 1 + steps * probes)
+    return "exact" if d <= cost_est else method
 GRAD_MODES = ("backprop", "lowmem")
 VARIANCE_REDUCTIONS = ("none", "hutchpp")
 Matvec = Callable[[Tensor], Tensor]
@@ -345,6 +361,10 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
             same number of vector products as plain Hutchinson, plus the sketch's recurrence
             (``products`` counts block recurrences).
 
+    ``method="auto"`` picks ``"exact"`` or ``"chebyshev"`` with ``auto_method`` (cost model
+    in JVP columns: exact needs d, the estimator about AUTO_PRODUCT_COST (power_iters + 1 +
+    order probes), AUTO_PRODUCT_COST = 25 measured on CPU; rough).
+
     Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017)
     and ``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step);
     both need no spectral interval (``lower``/``upper``/``power_iters`` are ignored), use
@@ -366,6 +386,8 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     check_latent(z)
     _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     B, d = z.shape
+    if method == "auto":
+        method = auto_method(d, order=order, probes=probes, power_iters=power_iters)
     if method == "exact":
         J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)  # J^T J formed in float64
         return _exact(J.mT @ J, products=d, dtype=z.dtype, damping=damping)
@@ -398,6 +420,8 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     device = torch.device(device) if device is not None else torch.device("cpu")
+    if method == "auto":  # exact needs dim products with G, the estimator power_iters + 1 + order probes
+        method = "exact" if dim <= power_iters + 1 + order * probes else "chebyshev"
     if method == "exact":
         eye = torch.eye(dim, dtype=dtype, device=device)[:, None, :].expand(-1, batch, -1)
         G = matvec(eye).permute(1, 2, 0)  # (batch, dim, dim), column i = G e_i

@@ -235,3 +235,17 @@ def test_hutchpp_bad_options(kw):
     opts = dict(variance_reduction="hutchpp", probes=6) | kw
     with pytest.raises(ValueError, match="hutchpp|variance_reduction"):
         sbp.logdet_metric(lambda z: torch.cat([z, z ** 2], 1), torch.ones(2, 2), **opts)
+
+
+def test_auto_picks_exact_for_small_latents_and_the_estimator_for_large():
+    from sbp.logdet import auto_method
+    assert auto_method(8, order=20, probes=4, power_iters=20) == "exact"
+    assert auto_method(10**6, order=20, probes=4, power_iters=20) == "chebyshev"
+    f = mlp(4, 8)
+    z = torch.randn(2, 4, dtype=F64, generator=torch.Generator().manual_seed(0))
+    est = sbp.logdet_metric(f, z, method="auto")
+    assert est.method == "exact"
+    torch.testing.assert_close(est.logdet, sbp.logdet_metric(f, z, method="exact").logdet)
+    assert sbp.logdet(lambda v: 2 * v, 3, method="auto").method == "exact"
+    big = sbp.logdet(lambda v: 2 * v, 200, method="auto", order=5, probes=2, power_iters=2, generator=0)
+    assert big.method == "chebyshev"
