@@ -14,7 +14,8 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["chebyshev_log_coeffs", "chebyshev_eval", "taylor_log_coeffs", "taylor_eval"]
+__all__ = ["chebyshev_log_coeffs", "chebyshev_eval", "chebyshev_derivative_coeffs", "taylor_log_coeffs",
+           "taylor_eval"]
 
 
 def chebyshev_log_coeffs(order: int, lower: Tensor, upper: Tensor) -> Tensor:
@@ -81,3 +82,21 @@ def taylor_eval(order: int, x: Tensor, alpha: Tensor) -> Tensor:
         power = power * c
         out = out - power / k
     return out
+
+
+def chebyshev_derivative_coeffs(coeffs: Tensor) -> Tensor:
+    """Chebyshev coefficients of d/dt sum_j c_j T_j(t) (degree n - 1, padded to n + 1 entries).
+
+    Backward recurrence d_{j-1} = d_{j+1} + 2 j c_j (d_n = d_{n+1} = 0), d_0 halved.
+    ``coeffs``: ``S + (n+1,)``; returns ``S + (n+1,)`` with a trailing 0. Used by the
+    low-memory gradient of ``sbp.logdet`` (d tr p(G) = tr(p'(G) dG)).
+    """
+    n = coeffs.shape[-1] - 1
+    d = torch.zeros_like(coeffs)
+    nxt, cur = torch.zeros_like(coeffs[..., 0]), torch.zeros_like(coeffs[..., 0])  # d_{j+1}, d_j
+    for j in range(n, 0, -1):
+        prev = nxt + 2 * j * coeffs[..., j]  # d_{j-1}
+        d[..., j - 1] = prev
+        nxt, cur = cur, prev
+    d[..., 0] = d[..., 0] / 2
+    return d

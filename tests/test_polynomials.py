@@ -51,3 +51,18 @@ def test_bad_interval():
         chebyshev_log_coeffs(5, torch.tensor(2.0), torch.tensor(1.0))
     with pytest.raises(ValueError, match="> 0"):
         chebyshev_log_coeffs(5, torch.tensor(0.0), torch.tensor(1.0))
+
+
+def test_chebyshev_derivative_coeffs_match_1_over_x():
+    from sbp.polynomials import chebyshev_derivative_coeffs
+    a = torch.tensor([0.1, 0.5], dtype=torch.float64)
+    b = torch.tensor([3.0, 2.0], dtype=torch.float64)
+    c = chebyshev_log_coeffs(40, a, b)
+    dc = chebyshev_derivative_coeffs(c)
+    x = torch.stack([torch.linspace(0.2, 2.9, 9, dtype=torch.float64), torch.linspace(0.6, 1.9, 9, dtype=torch.float64)])
+    h = 1e-6
+    fd = (chebyshev_eval(c, x + h, a, b) - chebyshev_eval(c, x - h, a, b)) / (2 * h)
+    an = chebyshev_eval(dc, x, a, b) * (2 / (b - a))[:, None]
+    torch.testing.assert_close(an, fd, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(an, 1 / x, rtol=1e-3, atol=0)
+    assert dc[..., -1].abs().max() == 0
