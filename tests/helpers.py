@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 
 def designed_map(singular_values: torch.Tensor, out_dim: int, seed: int = 0) -> torch.Tensor:
@@ -18,3 +19,9 @@ def zscores(samples: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     n = samples.shape[0]
     se = samples.std(0) / n ** 0.5
     return (samples.mean(0) - truth) / se
+
+
+def mlp(d: int, D: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> nn.Module:
+    """A small tanh MLP R^d -> R^D with seeded weights: a nonlinear map to test against exact."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(d, 16), nn.Tanh(), nn.Linear(16, D)).to(dtype)

@@ -6,7 +6,7 @@ from torch import nn
 
 import sbp
 from sbp.polynomials import chebyshev_eval, chebyshev_log_coeffs
-from helpers import designed_map, zscores
+from helpers import designed_map, mlp, zscores
 
 F64 = torch.float64
 
@@ -55,11 +55,6 @@ def test_taylor_designed_spectrum_converges_from_above():
         prev = est.logdet
     est = sbp.logdet_metric(linear(A), z, method="taylor", order=80, probes=600, generator=1)
     assert (est.logdet - truth).abs().max() < 4.5 * est.stderr.max() + 1e-6
-
-
-def mlp(d, D, seed=0, dtype=F64):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(d, 16), nn.Tanh(), nn.Linear(16, D)).to(dtype)
 
 
 @pytest.mark.parametrize("method", ["chebyshev", "taylor"])

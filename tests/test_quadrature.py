@@ -3,11 +3,10 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 import sbp
 from sbp.quadrature import bidiag_quadrature, lanczos_quadrature, quad_log, quad_log_gram
-from helpers import designed_map, zscores
+from helpers import designed_map, mlp, zscores
 
 F64 = torch.float64
 
@@ -65,11 +64,6 @@ def test_full_krylov_quadrature_is_exact_per_probe(spectrum):
     assert slq.solve is None and gk.solve is None  # only computed on request
     sol = lanczos_quadrature(lambda v: v @ G, V, d, need_solve=True).solve
     torch.testing.assert_close(sol, torch.linalg.solve(G, V.reshape(-1, d).T).T.reshape(V.shape))
-
-
-def mlp(d, D, seed=0, dtype=F64):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(d, 16), nn.Tanh(), nn.Linear(16, D)).to(dtype)
 
 
 @pytest.mark.parametrize("method", ["slq", "bidiag"])
