@@ -7,7 +7,10 @@ same number of products, and its bottom Ritz value gives the lower end of the
 interval that the Chebyshev polynomial needs. Ritz residuals ``beta_k |s_ki|`` turn the
 Ritz values into safe ends of the interval.
 
-Operators act on blocks of shape (P, B, d); these functions use P = 1.
+Operators act on blocks of shape (P, B, d); these functions use P = 1 (``sbp.logdet`` runs
+one Lanczos per probe vector by folding the probes into B). The Lanczos matrix T is kept:
+for every polynomial p of degree < 2k, v^T p(G) v = |v|^2 e1^T p(T) e1 (Gauss quadrature),
+so the polynomial estimators get their value from the same products that gave the interval.
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ class SpectralBounds:
     resid_max: Tensor  # (B,)
     top_vector: Tensor  # (B, d) unit top Ritz vector
     steps: int
+    tridiag: Tensor | None = None  # (B, k, k) Lanczos matrix T: e1^T p(T) e1 = v^T p(G) v / |v|^2, deg p < 2k
 
     def interval(self, shrink: float = 16.0) -> tuple[Tensor, Tensor]:
         """A safe interval [a, b] containing the spectrum (for the Chebyshev map).
@@ -122,4 +126,4 @@ def lanczos_bounds(matvec: Matvec, v0: Tensor, steps: int, *, generator: torch.G
     top = torch.einsum("jbd,bj->bd", torch.stack(Q), S[:, :, -1])
     top = top / top.norm(dim=-1, keepdim=True)
     return SpectralBounds(theta_min=theta[:, 0], theta_max=theta[:, -1], resid_min=resid[:, 0],
-                          resid_max=resid[:, -1], top_vector=top, steps=k)
+                          resid_max=resid[:, -1], top_vector=top, steps=k, tridiag=T)

@@ -58,7 +58,7 @@ def _check_k(k: int | None, d: int) -> int:
 
 
 def metric_eigh(f: Callable[[Tensor], Tensor], z: Tensor, k: int | None = None, *,
-                jvp_mode: str = "forward") -> Eigenpairs:
+                jvp_mode: str = "auto") -> Eigenpairs:
     """Dense eigendecomposition of J^T J (float64) at each row of ``z``; top ``k`` (default all d)."""
     check_latent(z)
     k = _check_k(k, z.shape[1])
@@ -76,7 +76,7 @@ def metric_eigh(f: Callable[[Tensor], Tensor], z: Tensor, k: int | None = None, 
 
 def metric_topk(f: Callable[[Tensor], Tensor], z: Tensor, k: int, *, iters: int = 100, oversample: int = 4,
                 tol: float = 1e-6, generator: torch.Generator | int | None = None,
-                jvp_mode: str = "forward") -> Eigenpairs:
+                jvp_mode: str = "auto") -> Eigenpairs:
     """Top-``k`` eigenpairs of J^T J by block subspace iteration with Rayleigh-Ritz.
 
     Each iteration applies G = J^T J (one JVP + one VJP) to a block of
@@ -127,5 +127,5 @@ def metric_eigenpairs(f: Callable[[Tensor], Tensor], z: Tensor, k: int | None = 
         raise ValueError(f"method must be 'auto', 'exact' or 'subspace', got {method!r}")
     check_latent(z)
     if method == "exact" or (method == "auto" and z.shape[1] <= exact_max_dim):
-        return metric_eigh(f, z, k, jvp_mode=kw.get("jvp_mode", "forward"))
+        return metric_eigh(f, z, k, jvp_mode=kw.get("jvp_mode", "auto"))
     return metric_topk(f, z, _check_k(k, z.shape[1]), **kw)

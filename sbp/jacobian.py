@@ -1,11 +1,14 @@
 """Matrix-free products with the metric G = J^T J of a batched map f (Algorithm 1).
 
 ``J v`` is a forward-mode JVP and ``J^T w`` a reverse-mode VJP, both from
-``torch.func`` and ``vmap``-batched over a block of probe vectors. Rows of ``z`` are
-independent samples, so one batched product gives every sample's ``J_b v_b`` at once.
-The reverse pass reuses a single forward (one ``vjp`` call); the graph to the
-parameters of ``f`` and to ``z`` is kept, so everything built from these products is
-differentiable (Eq. 3).
+``torch.func`` and ``vmap``-batched over a block of probe vectors (``jvp_mode="forward"``,
+the paper's Algorithm 1). Rows of ``z`` are independent samples, so one batched product
+gives every sample's ``J_b v_b`` at once. ``jvp_mode="reverse"`` instead folds the P probe
+vectors into the batch (f is run once on z repeated P times) and gets ``J v`` as the VJP
+of the linear VJP map: no forward-mode rules and no ``vmap``. On CPU this is the faster
+route (PyTorch's forward-mode rule for a matrix product clones the weight matrix at every
+call; benchmarks/bench_core.py measures both). The graph to the parameters of ``f`` and to
+``z`` is kept either way, so everything built from these products is differentiable (Eq. 3).
 
 This module knows nothing of estimators: it only supplies products and dense Jacobians.
 """
@@ -20,9 +23,10 @@ from torch.func import jvp, vjp, vmap
 
 from .checks import check_latent, check_output
 
-__all__ = ["MetricOperator", "metric_operator", "jacobian", "JVP_MODES"]
+__all__ = ["MetricOperator", "metric_operator", "jacobian", "JVP_MODES", "resolve_jvp_mode"]
 
-JVP_MODES = ("forward", "reverse")
+JVP_MODES = ("auto", "forward", "reverse")
+FOLD_ROWS = 4096  # "reverse" mode runs f on at most this many folded rows (or B) at once
 
 
 def _flat(f: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -52,48 +56,90 @@ class MetricOperator:
         return self.vjp(self.jvp(v))
 
 
-def metric_operator(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "forward",
+def resolve_jvp_mode(jvp_mode: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"forward"`` on CUDA (the paper's route), ``"reverse"`` elsewhere (faster on CPU)."""
+    if jvp_mode not in JVP_MODES:
+        raise ValueError(f"jvp_mode must be one of {JVP_MODES}, got {jvp_mode!r}")
+    if jvp_mode == "auto":
+        return "forward" if device.type == "cuda" else "reverse"
+    return jvp_mode
+
+
+def _folded_products(g: Callable[[Tensor], Tensor], z: Tensor
+                     ) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+    """J v and J^T w for blocks (P, B, .) with the P vectors folded into f's batch.
+
+    f runs once per distinct folded block size on ``z`` repeated; J v is the VJP of the
+    (linear) VJP map. Blocks with P B > FOLD_ROWS are split, so memory stays bounded.
+    """
+    B = z.shape[0]
+    cache: dict[tuple[int, bool], tuple[Callable, Callable]] = {}
+
+    def linear_maps(p: int) -> tuple[Callable, Callable]:
+        key = (p, torch.is_grad_enabled())  # maps built under no_grad carry no graph
+        if key not in cache:
+            out, vjp_fn = vjp(g, z.repeat(p, 1))  # row i * B + b is z_b
+            _, lin = vjp(lambda u: vjp_fn(u)[0], torch.zeros_like(out))
+            cache[key] = (lambda w: vjp_fn(w)[0], lambda v: lin(v)[0])
+        return cache[key]
+
+    def apply(which: int, x: Tensor) -> Tensor:
+        P = x.shape[0]
+        step = max(1, min(P, FOLD_ROWS // B))
+        parts = []
+        for i in range(0, P, step):
+            xi = x[i:i + step]
+            p = xi.shape[0]
+            parts.append(linear_maps(p)[which](xi.reshape(p * B, -1)).reshape(p, B, -1))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+
+    return (lambda v: apply(1, v)), (lambda w: apply(0, w))
+
+
+def metric_operator(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "auto",
                     check: bool = True) -> MetricOperator:
     """Build the J^T J operator of ``f`` at each row of ``z`` (shape (B, d)).
 
-    ``jvp_mode="forward"`` (default, the paper's choice) computes J v by forward-mode
-    ``torch.func.jvp``. ``"reverse"`` computes it as the VJP of the (linear) VJP map,
-    reusing the single forward pass; on CPU this is often faster for transposed
-    convolutions, whose forward-mode rules are slow (see benchmarks/bench_core.py).
+    ``jvp_mode``: ``"forward"`` (the paper's choice) computes J v by forward-mode
+    ``torch.func.jvp`` under ``vmap``; ``"reverse"`` folds the probes into the batch and
+    computes J v as the VJP of the VJP (see the module docstring); ``"auto"`` (default)
+    takes ``"forward"`` on CUDA and ``"reverse"`` on CPU. The products agree to rounding.
     """
     if check:
         check_latent(z)
-    if jvp_mode not in JVP_MODES:
-        raise ValueError(f"jvp_mode must be one of {JVP_MODES}, got {jvp_mode!r}")
+    mode = resolve_jvp_mode(jvp_mode, z.device)
     g = _flat(f)
-    out, vjp_fn = vjp(g, z)
+    if mode == "forward":
+        out, vjp_fn = vjp(g, z)
+    else:
+        out = g(z)
     if check:
         check_output(out, z.shape[0], z.shape[1])
 
-    def vjp_block(w: Tensor) -> Tensor:
-        return vmap(lambda u: vjp_fn(u)[0])(w)
-
-    if jvp_mode == "forward":
+    if mode == "forward":
         def jvp_block(v: Tensor) -> Tensor:
             return vmap(lambda t: jvp(g, (z,), (t,))[1])(v)
-    else:
-        _, lin = vjp(lambda u: vjp_fn(u)[0], torch.zeros_like(out))
 
-        def jvp_block(v: Tensor) -> Tensor:
-            return vmap(lambda t: lin(t)[0])(v)
+        def vjp_block(w: Tensor) -> Tensor:
+            return vmap(lambda u: vjp_fn(u)[0])(w)
+    else:
+        jvp_block, vjp_block = _folded_products(g, z)
 
     return MetricOperator(output=out, jvp=jvp_block, vjp=vjp_block, batch=z.shape[0],
                           dim=z.shape[1], out_dim=out.shape[1])
 
 
 def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, *, chunk: int | None = 256,
-             jvp_mode: str = "forward") -> Tensor:
+             jvp_mode: str = "auto") -> Tensor:
     """Dense Jacobians of ``f`` at each row of ``z``: shape (B, D, d), D = output size per row.
 
     Columns come from JVPs with the standard basis, ``chunk`` columns per batched call
-    (``None``: all at once). Differentiable. Used by ``method="exact"``.
+    (``None``: all at once). Differentiable. Used by ``method="exact"``. ``"auto"`` is
+    ``"forward"`` here: wide blocks of basis vectors amortize forward mode's per-call cost,
+    and it is then the faster route on CPU too (benchmarks/bench_core.py, "exact" columns).
     """
-    op = metric_operator(f, z, jvp_mode=jvp_mode)
+    resolve_jvp_mode(jvp_mode, z.device)  # validates
+    op = metric_operator(f, z, jvp_mode="forward" if jvp_mode == "auto" else jvp_mode)
     B, d = z.shape
     eye = torch.eye(d, dtype=z.dtype, device=z.device)
     step = d if chunk is None else max(1, int(chunk))

@@ -1,11 +1,15 @@
 """Stochastic estimates of log det(G) for batched SPD operators, G = J^T J in particular.
 
 Algorithm 1 of Ramesh & LeCun (2018):
-1. spectral interval [a, b] from Krylov (power-method) iterations (``sbp.bounds``);
+1. spectral interval [a, b] from Krylov (power-method) iterations (``sbp.bounds``): one
+   Lanczos run from each Rademacher probe, all probes in one batched block;
 2. a polynomial p ~ log on [a, b]: Chebyshev (Han et al. 2017) or Taylor
    (Boutsidis et al. 2017) (``sbp.polynomials``);
-3. Hutchinson's estimator tr p(G) ~ mean_i v_i^T p(G) v_i over Rademacher probes,
-   one recurrence over the whole (P, B, d) block of probes.
+3. Hutchinson's estimator tr p(G) ~ mean_i v_i^T p(G) v_i over those probes: one
+   recurrence over the whole (P, B, d) block of probes. Without a graph (``torch.no_grad``)
+   the recurrence is skipped when order < 2 power_iters: v^T p(G) v = d e1^T p(T) e1 for
+   the Lanczos matrix T of v (Gauss quadrature is exact to that degree), the same number
+   from the products step 1 already made.
 
 The estimate is differentiable (Eq. 3): gradients flow through the polynomial
 recurrence into the parameters of f and into z. The interval is treated as a
@@ -39,13 +43,22 @@ METHODS = ("chebyshev", "taylor", "slq", "bidiag", "exact", "auto")
 AUTO_PRODUCT_COST = 25.0
 
 
-def auto_method(d: int, *, order: int, probes: int, power_iters: int, method: str = "chebyshev") -> str:
+def auto_method(d: int, *, order: int, probes: int, power_iters: int, method: str = "chebyshev",
+                graph: bool | None = None) -> str:
     """``"exact"`` if d JVP columns (dense Jacobian) cost less than the stochastic estimator's
-    products, ``AUTO_PRODUCT_COST * (power_iters + 1 + order * probes)`` vector products
-    (slq/bidiag: no power iterations), else ``method``."""
-    pre = 0 if method in ("slq", "bidiag") else power_iters
-    steps = min(order, d) if method in ("slq", "bidiag") else order
-    cost_est = AUTO_PRODUCT_COST * (pre + 1 + steps * probes)
+    products, ``AUTO_PRODUCT_COST`` times its vector products, else ``method``.
+
+    chebyshev/taylor: ``power_iters * probes`` Lanczos products, plus ``order * probes`` for
+    the recurrence and 1 for lambda_max when a graph is built (``graph``, default
+    ``torch.is_grad_enabled()``) or order >= 2 power_iters; slq/bidiag: ``min(order, d) * probes + 1``.
+    """
+    graph = torch.is_grad_enabled() if graph is None else graph
+    if method in ("slq", "bidiag"):
+        vectors = min(order, d) * probes + 1
+    else:
+        recurrence = graph or order >= 2 * power_iters
+        vectors = (power_iters + (order if recurrence else 0)) * probes + int(graph)
+    cost_est = AUTO_PRODUCT_COST * vectors
     return "exact" if d <= cost_est else method
 GRAD_MODES = ("backprop", "lowmem")
 VARIANCE_REDUCTIONS = ("none", "hutchpp")
@@ -239,14 +252,23 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
     hi = _interval(upper, B, dtype, device, "upper")
     if lo is not None and hi is not None and not bool((lo < hi).all()):
         raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
-    # 1. spectral interval (no graph), then a differentiable Rayleigh quotient for lambda_max
-    v0 = rademacher((B, d), generator=gen, dtype=dtype, device=device)
+    # 1. spectral interval (no graph): one Lanczos run from each probe vector (probes folded into
+    # the batch), the envelope of their intervals; a differentiable Rayleigh quotient for lambda_max
+    V = rademacher((probes, B, d), generator=gen, dtype=dtype, device=device)
     with torch.no_grad():
-        sb = lanczos_bounds(G, v0, power_iters, generator=gen)
-    y = sb.top_vector
-    lambda_max = (y * matvec(y[None])[0]).sum(-1)
-    products = sb.steps + 1
-    a_est, b_est = sb.interval(shrink)
+        sb = lanczos_bounds(lambda X: G(X.reshape(probes, B, d)).reshape(1, probes * B, d),
+                            V.reshape(probes * B, d), power_iters, generator=gen)
+    a_pb, b_pb = (t.reshape(probes, B) for t in sb.interval(shrink))
+    a_est, b_est = a_pb.amin(0), b_pb.amax(0)
+    theta_max, best = sb.theta_max.reshape(probes, B).max(0)
+    theta_min = sb.theta_min.reshape(probes, B).amin(0)
+    products = sb.steps
+    if torch.is_grad_enabled():
+        y = sb.top_vector.reshape(probes, B, d).gather(0, best[None, :, None].expand(1, B, d))[0]
+        lambda_max = (y * matvec(y[None])[0]).sum(-1)
+        products += 1
+    else:  # no graph wanted: the Rayleigh quotient of the top Ritz vector is the top Ritz value
+        lambda_max = theta_max - eps
     b = hi if hi is not None else b_est
     a = lo if lo is not None else torch.minimum(a_est, b * (1 - 1e-3))
     if not bool((a < b).all()):
@@ -255,11 +277,24 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
         est, stderr = _hutchpp(G, a, b, B, d, dtype, device, method=method, order=order, probes=probes, gen=gen)
         return LogdetEstimate(logdet=est, lambda_max=lambda_max, stderr=stderr, lower=a, upper=b,
                               method=method, order=order, probes=probes, products=products + 2 * order,
-                              damping=eps, damping_bias=_damping_bias(eps, sb.theta_min - eps, d),
+                              damping=eps, damping_bias=_damping_bias(eps, theta_min - eps, d),
                               grad_mode=grad_mode, variance_reduction="hutchpp")
+    if not torch.is_grad_enabled() and (order < 2 * sb.steps or sb.steps == d):
+        # 2.-3. without a graph the Lanczos runs above already hold the answer: v^T p(G) v =
+        # d e1^T p(T) e1 exactly for deg p < 2k (Gauss quadrature), no further products
+        k = sb.steps
+        T = sb.tridiag.reshape(probes, B, k, k)
+        e1 = torch.zeros(probes, B, k, dtype=dtype, device=device)
+        e1[..., 0] = 1.0
+        pT = _poly_apply(lambda X: torch.einsum("pbij,pbj->pbi", T, X), e1, a, b, method=method, order=order)
+        q = d * pT[..., 0]
+        est = q.mean(0)
+        stderr = q.std(0) / math.sqrt(probes) if probes > 1 else torch.full_like(est, math.nan)
+        return LogdetEstimate(logdet=est, lambda_max=lambda_max, stderr=stderr, lower=a, upper=b,
+                              method=method, order=order, probes=probes, products=products,
+                              damping=eps, damping_bias=_damping_bias(eps, theta_min - eps, d), grad_mode=grad_mode)
     # 2.-3. polynomial recurrence over the probe block; with grad_mode="lowmem" it runs without
     # a graph and also accumulates W = p'(G) V from the same products (d tr p(G) = tr(p'(G) dG))
-    V = rademacher((probes, B, d), generator=gen, dtype=dtype, device=device)
     W = None
     with torch.no_grad() if lowmem else nullcontext():
         if method == "chebyshev":
@@ -302,7 +337,7 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
     stderr = q.std(0) / math.sqrt(probes) if probes > 1 else torch.full_like(est, math.nan)
     return LogdetEstimate(logdet=est, lambda_max=lambda_max, stderr=stderr.detach(), lower=a, upper=b,
                           method=method, order=order, probes=probes, products=products,
-                          damping=eps, damping_bias=_damping_bias(eps, sb.theta_min - eps, d), grad_mode=grad_mode)
+                          damping=eps, damping_bias=_damping_bias(eps, theta_min - eps, d), grad_mode=grad_mode)
 
 
 def _exact(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0) -> LogdetEstimate:
@@ -323,7 +358,7 @@ def _exact(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0) -
 def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "chebyshev", order: int = 30,
                   probes: int = 8, lower: float | Tensor | None = None, upper: float | Tensor | None = None,
                   power_iters: int = 20, generator: torch.Generator | int | None = None,
-                  jvp_mode: str = "forward", damping: float = 0.0, grad_mode: str = "backprop",
+                  jvp_mode: str = "auto", damping: float = 0.0, grad_mode: str = "backprop",
                   variance_reduction: str = "none") -> LogdetEstimate:
     """Estimate log det(J^T J) for the Jacobian J of ``f`` at each row of ``z`` (Eq. 1-3).
 
@@ -344,8 +379,9 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
         power_iters: Krylov (power-method) iterations for the interval and ``lambda_max``.
         generator: ``torch.Generator`` or int seed for every random draw (probes, start
             vector): the same generator state gives the same number.
-        jvp_mode: ``"forward"`` (forward-mode JVP, the paper's) or ``"reverse"``
-            (J v as the VJP of the VJP, reusing one forward; see ``sbp.jacobian``).
+        jvp_mode: ``"forward"`` (forward-mode JVP, the paper's), ``"reverse"`` (J v as
+            the VJP of the VJP, probes folded into the batch; faster on CPU) or ``"auto"``
+            (default: forward on CUDA, reverse elsewhere); see ``sbp.jacobian``.
         damping: eps >= 0: estimate log det(J^T J + eps I) instead, for (nearly) singular
             metrics. The bias sum_i log(1 + eps/lambda_i) is >= 0 (the damped value is
             never below the undamped one) and is reported as ``damping_bias``.
@@ -362,8 +398,8 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
             (``products`` counts block recurrences).
 
     ``method="auto"`` picks ``"exact"`` or ``"chebyshev"`` with ``auto_method`` (cost model
-    in JVP columns: exact needs d, the estimator about AUTO_PRODUCT_COST (power_iters + 1 +
-    order probes), AUTO_PRODUCT_COST = 25 measured on CPU; rough).
+    in JVP columns: exact needs d, the estimator AUTO_PRODUCT_COST per vector product it
+    needs; the constant is measured on CPU by benchmarks/bench_auto.py; rough).
 
     Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017)
     and ``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step);

@@ -19,7 +19,9 @@ def test_error_sweep_decreases_with_order_on_a_linear_map():
                        eigenvalues=lam)
     assert [r["order"] for r in rows] == [2, 40]
     assert rows[1]["rel_error"] < rows[0]["rel_error"]
-    assert rows[1]["products"] == 6 + 1 + 40
+    # d = 6 <= power_iters: Lanczos spans the whole space, so its quadrature gives p(G) exactly
+    # for any order and no recurrence products are needed (no graph is built here)
+    assert rows[1]["products"] == 6
     assert all(r["probe_noise"] > 0 for r in rows)
     assert rows[1]["poly_error"] < 1e-8 < rows[0]["poly_error"]
 

@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 import torch
 from torch import nn
@@ -14,7 +16,7 @@ def net():
                          nn.ConvTranspose2d(2, 1, 2, 2)).double()
 
 
-@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
 def test_jacobian_matches_autograd_per_row(mode):
     f = net()
     z = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
@@ -25,7 +27,7 @@ def test_jacobian_matches_autograd_per_row(mode):
         torch.testing.assert_close(J[b], ref)
 
 
-@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
 def test_metric_matvec_is_JtJ(mode):
     f = net()
     z = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
@@ -44,3 +46,34 @@ def test_products_carry_gradients_to_parameters():
     v = torch.ones(1, 2, 3, dtype=F64)
     op.matvec(v).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in f.parameters() if p.dim() > 1)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_products_after_a_no_grad_product_still_carry_gradients(mode):
+    # the reverse route caches its folded maps per block size: one built under no_grad has no graph
+    f = net()
+    z = torch.randn(2, 3, dtype=F64)
+    op = metric_operator(f, z, jvp_mode=mode)
+    v = torch.ones(1, 2, 3, dtype=F64)
+    with torch.no_grad():
+        op.matvec(v)
+    op.matvec(v).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in f.parameters() if p.dim() > 1)
+
+
+def test_reverse_route_splits_large_blocks_without_changing_products(monkeypatch):
+    f = net()
+    z = torch.randn(3, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
+    V = torch.randn(7, 3, 3, dtype=F64, generator=torch.Generator().manual_seed(2))
+    ref = metric_operator(f, z, jvp_mode="forward").matvec(V)
+    monkeypatch.setattr(importlib.import_module("sbp.jacobian"), "FOLD_ROWS", 6)  # 2 probes x 3 rows per call
+    torch.testing.assert_close(metric_operator(f, z, jvp_mode="reverse").matvec(V), ref)
+
+
+def test_auto_mode_resolves_by_device():
+    from sbp.jacobian import resolve_jvp_mode
+    assert resolve_jvp_mode("auto", torch.device("cpu")) == "reverse"
+    assert resolve_jvp_mode("auto", torch.device("cuda")) == "forward"
+    assert resolve_jvp_mode("forward", torch.device("cpu")) == "forward"
+    with pytest.raises(ValueError, match="jvp_mode"):
+        resolve_jvp_mode("sideways", torch.device("cpu"))

@@ -260,3 +260,23 @@ def test_estimated_interval_is_accurate_at_condition_1e4_when_lanczos_has_not_co
     p_true = poly_expectation(est, lam[None])
     assert abs((p_true - truth).item()) < 1e-3 * abs(truth.item())  # polynomial + interval
     assert abs((est.logdet - p_true).item()) < 4.5 * est.stderr.item()  # Hutchinson, unbiased
+
+
+@pytest.mark.parametrize("method", ["chebyshev", "taylor"])
+@pytest.mark.parametrize("order", [7, 19, 25])
+def test_value_without_graph_from_lanczos_quadrature_equals_the_recurrence(method, order):
+    # without a graph the value is d e1^T p(T) e1 from the Lanczos runs that gave the interval
+    # (exact for order < 2 power_iters); with a graph it is the recurrence over the probes; order
+    # 25 >= 2 * 10 takes the recurrence in both cases
+    f = mlp(40, 60)
+    z = torch.randn(2, 40, dtype=F64, generator=torch.Generator().manual_seed(3))
+    kw = dict(method=method, order=order, probes=3, power_iters=10, generator=4)
+    with torch.no_grad():
+        fast = sbp.logdet_metric(f, z, **kw)
+    slow = sbp.logdet_metric(f, z, **kw)
+    assert slow.logdet.requires_grad and not fast.logdet.requires_grad
+    torch.testing.assert_close(fast.logdet, slow.logdet.detach(), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fast.lambda_max, slow.lambda_max.detach(), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fast.stderr, slow.stderr, rtol=1e-8, atol=1e-10)
+    assert fast.products == 10 + (order if order >= 20 else 0)  # Lanczos (+ recurrence)
+    assert slow.products == 10 + 1 + order  # Lanczos, Rayleigh quotient with a graph, recurrence
