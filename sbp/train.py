@@ -12,7 +12,11 @@ Data: ``data=None`` draws a fresh batch of the generated shapes data set every i
 state); a ``ShapesData``, an (N, 3, R, R) tensor or an ``ImageFolder`` are sampled by
 index with a seeded generator whose state is checkpointed.
 
-Command line: ``python -m sbp.train --help``.
+Command line: ``python -m sbp.train --help``. Several GPUs (or CPU processes): launch the same
+command with ``torchrun --nproc_per_node=N -m sbp.train ...``: every process trains a
+``DistributedDataParallel`` replica on its own batches (``batch_size`` per process, so the
+effective batch is N x batch_size), rank 0 writes the checkpoint, which holds every rank's
+RNG state, so a distributed run resumes exactly too (with the same N). See ``sbp.distributed``.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from . import distributed
 from .data.folder import ImageFolder
 from .data.shapes import ShapesData, make_shapes
 from .io import atomic_write_bytes
@@ -93,13 +98,14 @@ def _build(spec: dict, device: torch.device):
     return G, D, opt_g, opt_d
 
 
-def _sampler(data, spec: dict, device: torch.device) -> Callable[[int, torch.Generator], torch.Tensor]:
+def _sampler(data, spec: dict, device: torch.device, rank: int = 0, world: int = 1
+             ) -> Callable[[int, torch.Generator], torch.Tensor]:
     R, B = spec["resolution"], spec["batch_size"]
     if data is None:
         base = int(spec["seed"]) * 1_000_003 + 7919
 
-        def draw(it: int, g: torch.Generator) -> torch.Tensor:
-            return make_shapes(B, R, seed=base + it).images.to(device)
+        def draw(it: int, g: torch.Generator) -> torch.Tensor:  # distinct batches on every rank
+            return make_shapes(B, R, seed=base + it * world + rank).images.to(device)
         return draw
     if isinstance(data, ShapesData):
         data = data.images
@@ -152,29 +158,34 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 def train_gan(spec: dict, ckpt_path: str | os.PathLike, *, data=None, device: str | torch.device | None = None,
               max_steps: int | None = None, callback: Callable[[int, dict], None] | None = None,
-              progress_bar: bool | None = None, log_path: str | os.PathLike | None = None) -> dict:
+              progress_bar: bool | None = None, log_path: str | os.PathLike | None = None,
+              dist_info: distributed.DistInfo | None = None) -> dict:
     """Train (or resume) a DCGAN described by ``spec``; return the final checkpoint dict.
 
     ``spec``: latent_dim, width, resolution, iters (required); seed, lr, decay, batch_size,
     ckpt_every, log_every, cpu_threads (defaults in ``DEFAULTS``; see ``cpu_threads``). ``max_steps`` stops after that many
     iterations in this call (checkpointing first), as an interruption would. ``callback(it,
     losses)`` runs after every iteration. The loss log goes to ``log_path`` (default:
-    the checkpoint path with suffix ``.csv``).
+    the checkpoint path with suffix ``.csv``). ``dist_info`` (``sbp.distributed.from_env()``
+    under torchrun, after ``sbp.distributed.setup``): data-parallel training, see the module
+    docstring; the logged losses are then averaged over the processes.
     """
     spec = _full_spec(spec)
     device = torch.device(device) if device is not None else default_device()
     with cpu_threads(spec["cpu_threads"] if device.type == "cpu" else None):
-        return _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log_path)
+        return _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log_path, dist_info)
 
 
-def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log_path) -> dict:
+def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log_path, info=None) -> dict:
+    rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
     ckpt_path = Path(ckpt_path)
     ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     log_path = Path(log_path) if log_path is not None else ckpt_path.with_suffix(".csv")
     G, D, opt_g, opt_d = _build(spec, device)
-    g_noise = torch.Generator(device=device).manual_seed(int(spec["seed"]) + 1)
-    g_data = torch.Generator().manual_seed(int(spec["seed"]) + 2)
+    g_noise = torch.Generator(device=device).manual_seed(int(spec["seed"]) + 1 + 7919 * rank)
+    g_data = torch.Generator().manual_seed(int(spec["seed"]) + 2 + 7919 * rank)
     start, log = 0, []
+    acc, n_acc = torch.zeros(4, dtype=torch.float64), [0]  # losses summed since the last log row
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
         keys = ("latent_dim", "width", "resolution", "seed", "lr", "decay", "batch_size")
@@ -185,52 +196,69 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
         D.load_state_dict(ck["D"])
         opt_g.load_state_dict(ck["opt_g"])
         opt_d.load_state_dict(ck["opt_d"])
-        g_noise.set_state(ck["rng_noise"])
-        g_data.set_state(ck["rng_data"])
+        ranks = ck.get("rng_ranks", [(ck["rng_noise"], ck["rng_data"])])
+        if len(ranks) != world:
+            raise ValueError(f"checkpoint {str(ckpt_path)!r} was written by {len(ranks)} process(es); "
+                             f"resume it with the same number (got {world})")
+        g_noise.set_state(ranks[rank][0])
+        g_data.set_state(ranks[rank][1])
         start, log = int(ck["iteration"]), list(ck["log"])
-    draw = _sampler(data, spec, device)
+        if "log_acc" in ck:
+            acc += torch.tensor(ck["log_acc"][0], dtype=torch.float64)
+            n_acc[0] = int(ck["log_acc"][1])
+    draw = _sampler(data, spec, device, rank, world)
+    Gw, Dw = distributed.wrap(G, info, device), distributed.wrap(D, info, device)
 
     def state(it: int) -> dict:
         cpu = lambda sd: {k: v.detach().cpu().clone() for k, v in sd.items()}  # noqa: E731
-        return {"spec": spec, "iteration": it, "G": cpu(G.state_dict()), "D": cpu(D.state_dict()),
-                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng_noise": g_noise.get_state(),
-                "rng_data": g_data.get_state(), "log": log, "done": it >= spec["iters"]}
+        ranks = distributed.gather((g_noise.get_state().cpu(), g_data.get_state()), info)
+        st = {"spec": spec, "iteration": it, "G": cpu(G.state_dict()), "D": cpu(D.state_dict()),
+              "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng_noise": ranks[0][0],
+              "rng_data": ranks[0][1], "log": log, "log_acc": (acc.tolist(), n_acc[0]),
+              "done": it >= spec["iters"]}
+        if info is not None:
+            st["rng_ranks"] = ranks
+        return st
 
     def checkpoint(it: int) -> dict:
         st = state(it)
-        _save(ckpt_path, st)
-        _write_log(log_path, log)
+        if rank == 0:
+            _save(ckpt_path, st)
+            _write_log(log_path, log)
+        distributed.barrier(info)
         return st
 
     end = spec["iters"] if max_steps is None else min(spec["iters"], start + int(max_steps))
     if start >= end:
         return state(start) if start < spec["iters"] else load_checkpoint(ckpt_path)
     G.train(), D.train()
-    acc = torch.zeros(4, dtype=torch.float64)
-    n_acc = 0
-    bar = progress(range(start, end), enabled=progress_bar, desc=spec.get("name", "gan"), initial=start,
+    bar = progress(range(start, end), enabled=progress_bar if rank == 0 else False, desc=spec.get("name", "gan"),
+                   initial=start,
                    total=spec["iters"], leave=False)
     for it in bar:
         real = draw(it, g_data)
         z = torch.randn(real.shape[0], spec["latent_dim"], generator=g_noise, device=device)
-        fake = G(z)
-        d_real, d_fake = D(real), D(fake.detach())
+        fake = Gw(z)
+        d_real, d_fake = Dw(real), Dw(fake.detach())
         loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        loss_g = F.softplus(-D(fake)).mean()
+        loss_g = F.softplus(-Dw(fake)).mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         vals = torch.stack([loss_d.detach(), loss_g.detach(), d_real.detach().mean(), d_fake.detach().mean()])
+        if info is not None:
+            torch.distributed.all_reduce(vals)
+            vals = vals / world
         acc += vals.double().cpu()
-        n_acc += 1
+        n_acc[0] += 1
         done = it + 1
         if done % spec["log_every"] == 0 or done == spec["iters"]:
-            log.append([done] + (acc / n_acc).tolist())
+            log.append([done] + (acc / n_acc[0]).tolist())
             acc.zero_()
-            n_acc = 0
+            n_acc[0] = 0
         if callback is not None:
             callback(done, {"loss_d": float(vals[0]), "loss_g": float(vals[1])})
         if done % spec["ckpt_every"] == 0 or done == end:
@@ -262,15 +290,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ckpt-every", type=int, default=DEFAULTS["ckpt_every"])
     p.add_argument("--data", default=None, help="image folder (CelebA, LSUN Bedroom export); default: generated shapes")
     p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    p.add_argument("--max-steps", type=int, default=None, help="stop (checkpointed) after this many iterations")
     a = p.parse_args(argv)
     spec = {"name": Path(a.ckpt).stem, "latent_dim": a.latent_dim, "width": a.width, "resolution": a.resolution,
             "iters": a.iters, "seed": a.seed, "lr": a.lr, "decay": a.decay, "batch_size": a.batch_size,
             "ckpt_every": a.ckpt_every}
     data = ImageFolder(a.data, a.resolution) if a.data else None
-    ck = train_gan(spec, a.ckpt, data=data, device=a.device)
+    info = distributed.from_env()  # set by torchrun
+    device = distributed.setup(info, a.device) if info is not None else a.device
+    try:
+        ck = train_gan(spec, a.ckpt, data=data, device=device, dist_info=info, max_steps=a.max_steps)
+    finally:
+        distributed.teardown()
     last = ck["log"][-1] if ck["log"] else None
-    print(f"iteration {ck['iteration']} of {spec['iters']}; last losses (D, G): "
-          f"{'n/a' if last is None else f'{last[1]:.4f}, {last[2]:.4f}'}")
+    if info is None or info.rank == 0:
+        print(f"iteration {ck['iteration']} of {spec['iters']}; last losses (D, G): "
+              f"{'n/a' if last is None else f'{last[1]:.4f}, {last[2]:.4f}'}")
     return 0
 
 
