@@ -72,7 +72,12 @@ def explore(G: Callable[[Tensor], Tensor], state: ExplorerState, eigen_steps: Se
 
 def explorer_widget(models: Mapping[str, Callable[[Tensor], Tensor]], latent_dims: Mapping[str, int], *,
                     k: int = 4, max_step: float = 3.0):
-    """An ipywidgets panel: model, latent seed, k eigen-direction and k random-direction sliders."""
+    """An ipywidgets panel: model, latent seed, k eigen-direction and k random-direction sliders.
+
+    Every change redraws the image and the spectrum and updates a live read-out of the
+    implicit log-likelihood. The returned panel exposes ``panel.controls`` (name -> widget:
+    "model", "seed", "e0".., "r0"..) and ``panel.readout`` (the read-out widget).
+    """
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display
@@ -83,6 +88,7 @@ def explorer_widget(models: Mapping[str, Callable[[Tensor], Tensor]], latent_dim
            for i in range(k)]
     rnd = [w.FloatSlider(value=0.0, min=-max_step, max=max_step, step=0.1, description=f"random {i + 1}")
            for i in range(k)]
+    readout = w.HTML(value="")
     cache: dict = {}
 
     def show(model, seed, **steps):
@@ -92,6 +98,7 @@ def explorer_widget(models: Mapping[str, Callable[[Tensor], Tensor]], latent_dim
         st = cache[key]
         image, loglik, how = explore(models[model], st, [steps[f"e{i}"] for i in range(k)],
                                      [steps[f"r{i}"] for i in range(k)])
+        readout.value = f"<b>log p(G(z)) = {loglik:.3f}</b> ({how})"
         fig, (a0, a1) = plt.subplots(1, 2, figsize=(8, 3.2))
         a0.imshow(((image.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy())
         a0.set_title(f"log p = {loglik:.2f} ({how})")
@@ -101,10 +108,12 @@ def explorer_widget(models: Mapping[str, Callable[[Tensor], Tensor]], latent_dim
         a1.set(xlabel="index", ylabel="eigenvalue of J^T J", title="spectrum at the seed code")
         a1.legend()
         plt.show()
+        plt.close(fig)
 
     controls = {"model": model, "seed": seed, **{f"e{i}": s for i, s in enumerate(eig)},
                 **{f"r{i}": s for i, s in enumerate(rnd)}}
     out = w.interactive_output(show, controls)
-    panel = w.VBox([w.HBox([model, seed]), w.HBox([w.VBox(eig), w.VBox(rnd)]), out])
+    panel = w.VBox([w.HBox([model, seed, readout]), w.HBox([w.VBox(eig), w.VBox(rnd)]), out])
+    panel.controls, panel.readout = controls, readout
     display(panel)
     return panel

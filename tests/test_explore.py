@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import sbp
-from sbp.explore import explore, explorer_state
+from sbp.explore import explore, explorer_state, explorer_widget
 
 
 def generator():
@@ -36,3 +36,24 @@ def test_explore_moves_and_reports_exact_loglik():
         explore(G, st, [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="latent size"):
         explorer_state(G, 3, k=4)
+
+
+def test_widget_reacts_to_sliders_with_the_explored_loglik():
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+    matplotlib.use("Agg")
+    G = generator()
+    panel = explorer_widget({"g": G}, {"g": 3}, k=2)
+    st = explorer_state(G, 3, seed=0, k=2)
+
+    def shown():
+        return float(panel.readout.value.split("=")[1].split("<")[0])
+
+    assert shown() == pytest.approx(explore(G, st)[1], abs=1e-3)
+    panel.controls["e0"].value = 1.5  # a user moving the first eigen-direction slider
+    assert shown() == pytest.approx(explore(G, st, [1.5, 0.0], [0.0, 0.0])[1], abs=1e-3)
+    panel.controls["r1"].value = -2.0
+    assert shown() == pytest.approx(explore(G, st, [1.5, 0.0], [0.0, -2.0])[1], abs=1e-3)
+    panel.controls["seed"].value = 7  # another latent code
+    st7 = explorer_state(G, 3, seed=7, k=2)
+    assert shown() == pytest.approx(explore(G, st7, [1.5, 0.0], [0.0, -2.0])[1], abs=1e-3)
