@@ -17,42 +17,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import torch
-from torch import nn
 
 import sbp
+from sbp.benchmark import DCGANLike, timed
 from sbp.bounds import lanczos_bounds, rademacher
 from sbp.jacobian import metric_operator
 from sbp.polynomials import chebyshev_eval, chebyshev_log_coeffs
-
-
-class DCGANLike(nn.Module):
-    """Linear -> 4x4 -> four stride-2 transposed convolutions -> 3x64x64 (no batch norm)."""
-
-    def __init__(self, d: int, width: int = 32, seed: int = 0):
-        super().__init__()
-        torch.manual_seed(seed)
-        w = width
-        self.fc = nn.Linear(d, 8 * w * 16)
-        self.net = nn.Sequential(
-            nn.LeakyReLU(0.2), nn.ConvTranspose2d(8 * w, 4 * w, 4, 2, 1),
-            nn.LeakyReLU(0.2), nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1),
-            nn.LeakyReLU(0.2), nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
-            nn.LeakyReLU(0.2), nn.ConvTranspose2d(w, 3, 4, 2, 1), nn.Tanh())
-        self.w = w
-
-    def forward(self, z):
-        return self.net(self.fc(z).view(z.shape[0], 8 * self.w, 4, 4))
-
-
-def timed(fn, repeats: int = 3) -> tuple[float, object]:
-    out = fn()  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        out = fn()
-    return (time.perf_counter() - t0) / repeats, out
 
 
 def rel_err(est, exact) -> float:

@@ -12,17 +12,12 @@ recurrence (Hutch++ uses probes//3 of them for its sketch). Problems:
 from __future__ import annotations
 
 import argparse
-import math
-import sys
-from pathlib import Path
 
 import torch
 from torch import nn
 
 import sbp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers import designed_map  # noqa: E402
+from sbp.benchmark import designed_map
 
 F64 = torch.float64
 

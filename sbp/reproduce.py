@@ -31,6 +31,7 @@ ORDER = [
     "05_fig5_eigen_directions.ipynb",
     "06_fig6_table2_effective_dim.ipynb",
     "07_explore_latent_space.ipynb",
+    "08_estimator_benchmark.ipynb",
 ]
 
 

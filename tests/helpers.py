@@ -4,14 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def designed_map(singular_values: torch.Tensor, out_dim: int, seed: int = 0) -> torch.Tensor:
-    """A (D x d) matrix A = U diag(s) V^T with random orthonormal U, V; log det(A^T A) = 2 sum log s."""
-    d = singular_values.numel()
-    g = torch.Generator().manual_seed(seed)
-    U, _ = torch.linalg.qr(torch.randn(out_dim, d, generator=g, dtype=torch.float64))
-    V, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
-    return U @ torch.diag(singular_values.to(torch.float64)) @ V.T
+from sbp.benchmark import designed_map  # noqa: F401  (re-exported for the tests)
 
 
 def zscores(samples: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
