@@ -43,7 +43,7 @@ from .logdet import LogdetEstimate, _estimate, auto_method, logdet_dense, logdet
 
 __all__ = [
     "METHODS", "Problem", "ProductCounter", "designed_map", "designed_problem", "metric_problem",
-    "counted_estimate", "order_for_budget", "error_vs_products", "best_by_budget", "deflation_share",
+    "counted_estimate", "plan_for_budget", "error_vs_products", "best_by_budget", "deflation_share",
     "gpytorch_available", "gpytorch_slq_logdet", "DCGANLike", "timed", "wall_time_vs_exact",
     "graph_bytes", "memory_vs_order", "peak_rss_step", "hutchpp_gain", "hutchpp_ideal_gain", "target_rows",
 ]
@@ -161,20 +161,30 @@ def counted_estimate(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str, o
     return est, count
 
 
-def order_for_budget(method: str, budget: int, *, probes: int, power_iters: int, d: int) -> int:
-    """Order (polynomials) or Lanczos steps (slq, bidiag, GPyTorch) spending at most ``budget``
-    JVP+VJP pairs per sample: polynomials use min(power_iters, d) + 1 + order * probes pairs
-    (interval, lambda_max, recurrence; Hutch++ the same in all), slq/bidiag 1 + steps * probes
-    (steps <= d), GPyTorch steps * probes. At least 1."""
+def plan_for_budget(method: str, budget: int, *, probes: int, d: int) -> tuple[int, int]:
+    """(order or Lanczos steps, power_iters) spending at most ``budget`` JVP+VJP pairs per
+    sample on a value without a graph (how ``error_vs_products`` runs every method).
+
+    chebyshev/taylor: k = min(d, budget // probes) Lanczos steps from every probe give the
+    interval and, by Gauss quadrature, the value of any order < 2k: order 2k - 1, k probes
+    pairs each. Hutch++: half the budget on the interval's Lanczos steps, the rest on the
+    order (sketch + deflated probes: order * probes pairs). slq/bidiag: steps * probes + 1
+    (steps <= d); GPyTorch: steps * probes. At least 1 everywhere.
+    """
     check_positive_int(budget, "budget")
+    per_probe = budget // probes
     if method == GPYTORCH:
-        return max(1, min(d, budget // probes))
+        return max(1, min(d, per_probe)), 1
     spec = METHODS.get(method)
     if spec is None:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS) + [GPYTORCH]}")
     if spec["method"] in ("slq", "bidiag"):
-        return max(1, min(d, (budget - 1) // probes))
-    return max(1, (budget - min(power_iters, d) - 1) // probes)
+        return max(1, min(d, (budget - 1) // probes)), 1
+    if spec.get("variance_reduction") == "hutchpp":
+        k = max(1, min(d, per_probe // 2))
+        return max(1, per_probe - k), k
+    k = max(1, min(d, per_probe))
+    return 2 * k - 1, k
 
 
 # ---------------------------------------------------------------- GPyTorch (optional)
@@ -222,13 +232,13 @@ def _error_row(problem: Problem, method: str, budget: int, order: int, probes: i
 
 
 def error_vs_products(problem: Problem, *, budgets: Sequence[int], probes: int = 8, seeds: Sequence[int] = (0, 1, 2),
-                      methods: Sequence[str] = tuple(METHODS), power_iters: int = 20, gpytorch: bool = True,
+                      methods: Sequence[str] = tuple(METHODS), gpytorch: bool = True,
                       jvp_mode: str = "reverse") -> list[dict]:
     """Relative error (``sbp.accuracy.relative_error``) of each method at each budget of
     JVP+VJP pairs per sample, over the rows of ``problem.z`` x ``seeds``.
 
     One row per (method, budget): the order or number of Lanczos steps used
-    (``order_for_budget``), the *counted* pairs per sample (``matvecs``), the median and
+    (``plan_for_budget``, which also sets the Lanczos steps of the interval), the *counted* pairs per sample (``matvecs``), the median and
     quartiles of the error, the median Hutchinson standard error relative to |exact|.
     With ``gpytorch=True`` and GPyTorch installed, rows for ``"gpytorch-slq"`` too
     (its products counted as steps * probes).
@@ -238,7 +248,7 @@ def error_vs_products(problem: Problem, *, budgets: Sequence[int], probes: int =
     for name in methods:
         spec = METHODS[name]
         for budget in budgets:
-            order = order_for_budget(name, budget, probes=probes, power_iters=power_iters, d=d)
+            order, power_iters = plan_for_budget(name, budget, probes=probes, d=d)
             errs, noise, pairs = [], [], []
             for seed in seeds:
                 with torch.no_grad():
@@ -250,7 +260,7 @@ def error_vs_products(problem: Problem, *, budgets: Sequence[int], probes: int =
             rows.append(_error_row(problem, name, budget, order, probes, pairs, errs, noise))
     if gpytorch and gpytorch_available():
         for budget in budgets:
-            steps = order_for_budget(GPYTORCH, budget, probes=probes, power_iters=power_iters, d=d)
+            steps, _ = plan_for_budget(GPYTORCH, budget, probes=probes, d=d)
             errs = [relative_error(gpytorch_slq_logdet(problem.gram, steps=steps, probes=probes, seed=s), problem.exact)
                     for s in seeds]
             nan = [torch.full_like(problem.exact, math.nan)]
@@ -369,9 +379,9 @@ def wall_time_vs_exact(sizes: Sequence[int], *, width: int = 8, resolution: int 
         f = DCGANLike(d, width=width, seed=seed, resolution=resolution).eval().requires_grad_(False)
         z = torch.randn(1, d, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            t_ex, ex = timed(lambda: logdet_metric(f, z, method="exact", jvp_mode=jvp_mode), repeats, i == 0)
+            t_ex, ex = timed(lambda: logdet_metric(f, z, method="exact"), repeats, i == 0)  # its fastest route
             t_est, est = timed(lambda: logdet_metric(f, z, method="chebyshev", **kw), repeats, i == 0)
-        pick = auto_method(d, order=order, probes=probes, power_iters=power_iters)
+        pick = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=False)
         t_auto = t_ex if pick == "exact" else t_est
         rows.append({"d": d, "exact_s": t_ex, "estimator_s": t_est, "faster": "exact" if t_ex <= t_est else "chebyshev",
                      "auto_pick": pick, "auto_s": t_auto, "auto_over_best": t_auto / min(t_ex, t_est) - 1,
