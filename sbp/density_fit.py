@@ -26,14 +26,12 @@ from torch import Tensor
 from .accuracy import relative_error as elementwise_relative_error
 from .density import log_normal
 from .energies import BOX, ENERGIES, grid, log_normalizer, sample_target, target_log_density, TARGETS
-from .bounds import lanczos_bounds, rademacher
-from .jacobian import metric_operator
 from .logdet import METHODS, logdet_metric
 from .models.resnet2d import ResNet2d
 from .progress import progress
 
 __all__ = ["FitResult", "relative_error", "spectral_penalty", "fit_reverse_kl", "fit_forward_kl",
-           "reverse_kl", "forward_kl", "exact_logdet", "model_log_density_grid"]
+           "reverse_kl", "forward_kl", "exact_logdet", "model_log_density_grid", "cosine_lr"]
 
 
 @dataclass
@@ -81,28 +79,16 @@ def exact_logdet(f: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 4096) ->
     return torch.cat(out)
 
 
-def tight_lower(f: Callable[[Tensor], Tensor], x: Tensor, shrink: float, generator: torch.Generator) -> Tensor:
-    """Lower end of the spectral interval: theta_min / shrink from d Lanczos steps (no graph).
-
-    With d = 2, two Lanczos steps with full reorthogonalization give the exact extreme
-    eigenvalues of J^T J, so ``shrink`` (>= 1) is a safety factor only. The core's default
-    (``lower=None``) divides by 16, which multiplies the interval's condition number by 16
-    and, at order 10, biases the gradient (benchmarks/fig12_settings.py measures it).
-    """
-    op = metric_operator(f, x.detach())
-    with torch.no_grad():
-        v0 = rademacher(tuple(x.shape), generator=generator, dtype=x.dtype, device=x.device)
-        sb = lanczos_bounds(op.matvec, v0, x.shape[1], generator=generator)
-    return (sb.theta_min / shrink).clamp_min(torch.finfo(x.dtype).tiny)
+def cosine_lr(it: int, iterations: int, lr: float, lr_final: float | None) -> float:
+    """Step size at iteration ``it`` (0-based): cosine decay from ``lr`` to ``lr_final`` over
+    ``iterations`` steps (Loshchilov & Hutter 2017, one cycle); constant ``lr`` if ``lr_final`` is None."""
+    if lr_final is None:
+        return lr
+    return lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * it / iterations))
 
 
-def _estimate(f, x, method: str, kw: dict, lower_shrink: float | None, gen: torch.Generator):
-    if method != "exact" and lower_shrink is not None:
-        kw = dict(kw, lower=tight_lower(f, x, lower_shrink, gen))
-    return logdet_metric(f, x, method=method, generator=gen, **kw)
-
-
-def _check_common(method: str, iterations: int, batch: int, lr: float, order: int, probes: int) -> None:
+def _check_common(method: str, iterations: int, batch: int, lr: float, order: int, probes: int,
+                  lr_final: float | None = None) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     for name, v in (("iterations", iterations), ("batch", batch), ("order", order), ("probes", probes)):
@@ -110,6 +96,8 @@ def _check_common(method: str, iterations: int, batch: int, lr: float, order: in
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if lr_final is not None and not (isinstance(lr_final, (int, float)) and 0 <= lr_final <= lr):
+        raise ValueError(f"lr_final must be None or a number in [0, lr], got {lr_final!r}")
 
 
 def _save_atomic(state: dict, path: Path) -> None:
@@ -120,9 +108,11 @@ def _save_atomic(state: dict, path: Path) -> None:
 
 
 def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator], tuple[Tensor, Tensor, Tensor | None]], *,
-           method: str, iterations: int, lr: float, seed: int, checkpoint: str | os.PathLike | None,
+           method: str, iterations: int, lr: float, lr_final: float | None, seed: int,
+           checkpoint: str | os.PathLike | None,
            checkpoint_every: int, show_progress: bool, desc: str, config: dict) -> FitResult:
     """Adam loop shared by both fits. ``step(data_gen, probe_gen)`` returns (loss, penalty, rel. error or None).
+    The step size follows ``cosine_lr`` (constant when ``lr_final`` is None).
 
     Batches and estimator probes come from two generators, so that every ``method`` sees the
     same batches for the same seed.
@@ -135,8 +125,10 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator], t
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
-        same = {k: v for k, v in state["config"].items() if k != "iterations"}
-        if same != {k: v for k, v in config.items() if k != "iterations"}:
+        # a constant step size can be resumed to more iterations; a schedule depends on them
+        free = ("iterations",) if lr_final is None else ()
+        same = {k: v for k, v in state["config"].items() if k not in free}
+        if same != {k: v for k, v in config.items() if k not in free}:
             raise ValueError(f"checkpoint {ckpt} was written with another configuration: {state['config']}")
         if state["iteration"] > iterations:
             raise ValueError(f"checkpoint {ckpt} holds {state['iteration']} iterations, more than {iterations}")
@@ -151,7 +143,7 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator], t
     torch.set_num_threads(1)  # tiny ops: one thread is faster, and the result cannot depend on the caller's count
     try:
         _loop(model, step, opt, gen, probe_gen, hist, start, iterations, ckpt, checkpoint_every, show_progress, desc,
-              config)
+              config, lambda it: cosine_lr(it, iterations, lr, lr_final))
     finally:
         torch.set_num_threads(threads)
     return FitResult(model=model, method=method, loss=hist[0], penalty=hist[1], rel_error=hist[2],
@@ -159,9 +151,11 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator], t
 
 
 def _loop(model, step, opt, gen, probe_gen, hist, start, iterations, ckpt, checkpoint_every, show_progress, desc,
-          config) -> None:
+          config, lr_at: Callable[[int], float]) -> None:
     for it in progress(range(start, iterations), enabled=None if show_progress else False, desc=desc,
                        initial=start, total=iterations):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(it)
         loss, pen, rel = step(gen, probe_gen)
         opt.zero_grad(set_to_none=True)
         (loss + pen).backward()
@@ -175,8 +169,9 @@ def _loop(model, step, opt, gen, probe_gen, hist, start, iterations, ckpt, check
 
 
 def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
-                   lr: float = 1e-3, order: int = 10, probes: int = 2, power_iters: int = 2,
-                   jvp_mode: str = "reverse", lower_shrink: float | None = 2.0, reg_weight: float = 0.0, reg_threshold: float = 4.0, seed: int = 0, monitor: bool = True,
+                   lr: float = 1e-3, lr_final: float | None = None, order: int = 10, probes: int = 2,
+                   power_iters: int = 2, jvp_mode: str = "reverse", reg_weight: float = 0.0,
+                   reg_threshold: float = 4.0, seed: int = 0, monitor: bool = True,
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 1: fit f: latent -> data to p ~ exp(-U) by reverse KL through the estimate.
@@ -187,9 +182,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     ``seed``, so equal seeds give the same batches for every ``method``. With ``monitor``
     the exact log det is also computed (no graph) and ``relative_error`` recorded.
     """
-    _check_common(method, iterations, batch, lr, order, probes)
-    if lower_shrink is not None and not lower_shrink >= 1:
-        raise ValueError(f"lower_shrink must be None or >= 1, got {lower_shrink!r}")
+    _check_common(method, iterations, batch, lr, order, probes, lr_final)
     if energy not in ENERGIES:
         raise ValueError(f"unknown energy {energy!r}; choose one of {sorted(ENERGIES)}")
     if reg_weight < 0 or reg_threshold <= 0:
@@ -201,7 +194,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
 
     def step(gen: torch.Generator, probe_gen: torch.Generator):
         z = torch.randn(batch, 2, generator=gen, dtype=torch.float64)
-        est = _estimate(model, z, method, kw, lower_shrink, probe_gen)
+        est = logdet_metric(model, z, method=method, generator=probe_gen, **kw)
         x = model(z)
         ll = log_normal(z) - 0.5 * est.logdet
         loss = (ll + U(x)).mean()
@@ -213,26 +206,24 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
         return loss, spectral_penalty(est.lambda_max, reg_weight, reg_threshold), rel
 
     config = dict(kind="reverse", energy=energy, method=method, iterations=iterations, batch=batch, lr=lr,
-                  order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode, lower_shrink=lower_shrink,
-                  reg_weight=reg_weight,
-                  reg_threshold=reg_threshold, seed=seed)
-    return _train(model, step, method=method, iterations=iterations, lr=lr, seed=seed, checkpoint=checkpoint,
+                  lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
+                  reg_weight=reg_weight, reg_threshold=reg_threshold, seed=seed)
+    return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
+                  checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{energy} {method}",
                   config=config)
 
 
 def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
-                   lr: float = 1e-3, order: int = 10, probes: int = 2, power_iters: int = 2, seed: int = 0,
-                   jvp_mode: str = "reverse", lower_shrink: float | None = 2.0,
+                   lr: float = 1e-3, lr_final: float | None = None, order: int = 10, probes: int = 2,
+                   power_iters: int = 2, seed: int = 0, jvp_mode: str = "reverse",
                    monitor: bool = True, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 2: fit g: data -> latent by maximum likelihood on fresh exact samples of ``target``.
 
     Loss per batch x ~ p: -mean[log p_Z(g(x)) + 1/2 logdet(J_g^T J_g)].
     """
-    _check_common(method, iterations, batch, lr, order, probes)
-    if lower_shrink is not None and not lower_shrink >= 1:
-        raise ValueError(f"lower_shrink must be None or >= 1, got {lower_shrink!r}")
+    _check_common(method, iterations, batch, lr, order, probes, lr_final)
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
     model = ResNet2d(seed=seed)
@@ -241,7 +232,7 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
 
     def step(gen: torch.Generator, probe_gen: torch.Generator):
         x = sample_target(target, batch, generator=gen)
-        est = _estimate(model, x, method, kw, lower_shrink, probe_gen)
+        est = logdet_metric(model, x, method=method, generator=probe_gen, **kw)
         ll = log_normal(model(x)) + 0.5 * est.logdet
         rel = None
         if monitor and method != "exact":
@@ -251,9 +242,10 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
         return -ll.mean(), ll.new_zeros(()), rel
 
     config = dict(kind="forward", target=target, method=method, iterations=iterations, batch=batch, lr=lr,
-                  order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
-                  lower_shrink=lower_shrink, seed=seed)
-    return _train(model, step, method=method, iterations=iterations, lr=lr, seed=seed, checkpoint=checkpoint,
+                  lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
+                  seed=seed)
+    return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
+                  checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{target} {method}",
                   config=config)
 

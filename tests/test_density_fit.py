@@ -36,13 +36,50 @@ def test_short_reverse_kl_run_lowers_loss(method):
         assert np.isnan(r.rel_error).all()
 
 
-def test_tight_lower_is_half_the_smallest_eigenvalue():
+def test_default_interval_is_exact_in_2d():
+    # why density_fit passes no ``lower``: with d = 2 <= power_iters, Lanczos is exact, so the core's
+    # default interval is [lambda_min, lambda_max] up to its 1e-6 safety margins
+    import sbp
     m = ResNet2d(seed=3)
     x = torch.randn(16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    lo = D.tight_lower(m, x, 2.0, torch.Generator().manual_seed(1))
+    est = sbp.logdet_metric(m, x, order=10, probes=2, power_iters=2, jvp_mode="reverse", generator=1)
     J = torch.func.vmap(torch.func.jacrev(lambda v: m(v[None])[0]))(x)
-    ev = torch.linalg.eigvalsh(J.mT @ J)[:, 0]
-    torch.testing.assert_close(lo, ev / 2, rtol=1e-8, atol=1e-12)
+    ev = torch.linalg.eigvalsh(J.mT @ J)
+    torch.testing.assert_close(est.lower, ev[:, 0], rtol=2e-6, atol=0)
+    torch.testing.assert_close(est.upper, ev[:, 1], rtol=2e-6, atol=0)
+
+
+def test_cosine_lr():
+    assert D.cosine_lr(0, 100, 1e-2, 1e-4) == pytest.approx(1e-2)
+    assert D.cosine_lr(50, 100, 1e-2, 1e-4) == pytest.approx((1e-2 + 1e-4) / 2)
+    assert D.cosine_lr(99, 100, 1e-2, 1e-4) == pytest.approx(1e-4, rel=0.05)
+    assert D.cosine_lr(70, 100, 1e-2, None) == 1e-2
+    with pytest.raises(ValueError, match="lr_final"):
+        D.fit_reverse_kl("U1", lr=1e-3, lr_final=1e-2, iterations=1)
+
+
+def test_schedule_is_applied_and_resumable(tmp_path, monkeypatch):
+    # a decaying step size changes the run; a run interrupted after 10 of 20 steps and resumed gives the
+    # same losses (the step size is a function of the iteration); other iteration counts are refused
+    kw = dict(method="exact", lr=1e-2, seed=0, show_progress=False)
+    const = D.fit_reverse_kl("U2", iterations=20, **kw)
+    full = D.fit_reverse_kl("U2", iterations=20, lr_final=1e-4, **kw)
+    assert np.abs(full.loss[5:] - const.loss[5:]).max() > 1e-6
+    ck, half = tmp_path / "ck.pt", tmp_path / "half.pt"
+    save = D._save_atomic
+
+    def keep_first(state, path):  # keep the checkpoint written after 10 steps, as if the run had stopped
+        save(state, path)
+        if state["iteration"] == 10:
+            save(state, half)
+
+    monkeypatch.setattr(D, "_save_atomic", keep_first)
+    D.fit_reverse_kl("U2", iterations=20, lr_final=1e-4, checkpoint=ck, checkpoint_every=10, **kw)
+    monkeypatch.setattr(D, "_save_atomic", save)
+    resumed = D.fit_reverse_kl("U2", iterations=20, lr_final=1e-4, checkpoint=half, **kw)
+    np.testing.assert_allclose(resumed.loss, full.loss, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="configuration"):
+        D.fit_reverse_kl("U2", iterations=30, lr_final=1e-4, checkpoint=half, **kw)
 
 
 def test_short_forward_kl_run_lowers_loss():
