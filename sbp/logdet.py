@@ -36,11 +36,11 @@ __all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_dense", "METHODS
            "auto_method"]
 
 METHODS = ("chebyshev", "taylor", "slq", "bidiag", "exact", "auto")
-# method="auto": one JVP+VJP product on a vector (in small sequential blocks) costs about this many
-# dense-Jacobian JVP columns (which are batched 256 at a time). Measured once with
-# benchmarks/bench_auto.py on a DCGAN-like generator on a contended 2-core CPU (d=512: exact 2.3 s for
-# 512 columns, chebyshev order 20 x 4 probes 13.3 s for 101 vector products: ~29): rough, one architecture.
-AUTO_PRODUCT_COST = 25.0
+# method="auto": one JVP+VJP product on a vector (in small sequential blocks of probes) costs about this
+# many dense-Jacobian JVP columns (which are batched 256 at a time). Measured without a graph on DCGAN-like
+# generators (widths 8 and 32, d = 64-1024, 2-core CPU, double-VJP products): 2.1-3.7. Rough, two architectures;
+# near the crossover (d ~ 3 x products) auto can pick the method that is ~15 % slower.
+AUTO_PRODUCT_COST = 3.0
 
 
 def auto_method(d: int, *, order: int, probes: int, power_iters: int, method: str = "chebyshev",
