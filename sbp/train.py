@@ -1,7 +1,10 @@
 """Resumable DCGAN training (Section 4): RMSProp, batch 32, atomic checkpoints.
 
 ``train_gan(spec, ckpt_path)`` trains the generator and discriminator of
-``sbp.models.dcgan`` with the non-saturating GAN loss. A checkpoint (models, optimizers,
+``sbp.models.dcgan`` with the non-saturating GAN loss. With ``spec["ema"] > 0`` an
+exponential moving average of the generator's weights, ``G_ema <- ema G_ema + (1 - ema) G``
+after every generator step, is kept and is what ``load_generator`` returns (a standard
+smoother of GAN training noise; our addition, not the paper's). A checkpoint (models, EMA, optimizers,
 the noise and data RNG state, the iteration and the loss log) is written atomically
 (temporary file + rename) every ``ckpt_every`` iterations and at the end; calling
 ``train_gan`` again with the same path resumes exactly where the last checkpoint stopped,
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import csv
 import io
 import os
@@ -45,7 +49,7 @@ __all__ = ["train_gan", "load_generator", "load_checkpoint", "DEFAULTS", "defaul
 # Xiang & Li (2017) recipe, which the paper cites: RMSProp, decay 0.9, step ~1e-4, batch 32.
 DEFAULTS: dict[str, Any] = {"latent_dim": 128, "width": 64, "resolution": 64, "iters": 100_000, "seed": 0,
                             "lr": 1e-4, "decay": 0.9, "batch_size": 32, "ckpt_every": 500, "log_every": 10,
-                            "cpu_threads": 1}
+                            "cpu_threads": 1, "ema": 0.0}
 _REQUIRED = ("latent_dim", "width", "resolution", "iters")
 LOG_COLUMNS = ("iteration", "loss_d", "loss_g", "d_real", "d_fake")
 
@@ -84,6 +88,8 @@ def _full_spec(spec: dict) -> dict:
             raise ValueError(f"spec[{k!r}] must be a positive int, got {full[k]!r}")
     if not (float(full["lr"]) > 0 and 0 < float(full["decay"]) < 1):
         raise ValueError(f"spec needs lr > 0 and 0 < decay < 1, got lr={full['lr']!r}, decay={full['decay']!r}")
+    if not 0 <= float(full["ema"]) < 1:
+        raise ValueError(f"spec['ema'] must be in [0, 1) (0: no weight average), got {full['ema']!r}")
     return full
 
 
@@ -163,12 +169,13 @@ def train_gan(spec: dict, ckpt_path: str | os.PathLike, *, data=None, device: st
     """Train (or resume) a DCGAN described by ``spec``; return the final checkpoint dict.
 
     ``spec``: latent_dim, width, resolution, iters (required); seed, lr, decay, batch_size,
-    ckpt_every, log_every, cpu_threads (defaults in ``DEFAULTS``; see ``cpu_threads``). ``max_steps`` stops after that many
-    iterations in this call (checkpointing first), as an interruption would. ``callback(it,
-    losses)`` runs after every iteration. The loss log goes to ``log_path`` (default:
-    the checkpoint path with suffix ``.csv``). ``dist_info`` (``sbp.distributed.from_env()``
-    under torchrun, after ``sbp.distributed.setup``): data-parallel training, see the module
-    docstring; the logged losses are then averaged over the processes.
+    ckpt_every, log_every, cpu_threads, ema (defaults in ``DEFAULTS``; see ``cpu_threads``).
+    ``max_steps`` stops after that many iterations in this call (checkpointing first), as an
+    interruption would. ``callback(it, losses)`` runs after every iteration. The loss log
+    goes to ``log_path`` (default: the checkpoint path with suffix ``.csv``). ``dist_info``
+    (``sbp.distributed.from_env()`` under torchrun, after ``sbp.distributed.setup``):
+    data-parallel training, see the module docstring; the logged losses are then averaged
+    over the processes.
     """
     spec = _full_spec(spec)
     device = torch.device(device) if device is not None else default_device()
@@ -182,17 +189,21 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
     ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     log_path = Path(log_path) if log_path is not None else ckpt_path.with_suffix(".csv")
     G, D, opt_g, opt_d = _build(spec, device)
+    ema = float(spec["ema"])
+    G_ema = copy.deepcopy(G).requires_grad_(False) if ema > 0 else None
     g_noise = torch.Generator(device=device).manual_seed(int(spec["seed"]) + 1 + 7919 * rank)
     g_data = torch.Generator().manual_seed(int(spec["seed"]) + 2 + 7919 * rank)
     start, log = 0, []
     acc, n_acc = torch.zeros(4, dtype=torch.float64), [0]  # losses summed since the last log row
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
-        keys = ("latent_dim", "width", "resolution", "seed", "lr", "decay", "batch_size")
-        if {k: ck["spec"][k] for k in keys} != {k: spec[k] for k in keys}:
+        keys = ("latent_dim", "width", "resolution", "seed", "lr", "decay", "batch_size", "ema")
+        if {k: ck["spec"].get(k, DEFAULTS.get(k)) for k in keys} != {k: spec[k] for k in keys}:
             raise ValueError(f"checkpoint {str(ckpt_path)!r} was written for a different spec: "
-                             f"{ {k: ck['spec'][k] for k in keys} } vs { {k: spec[k] for k in keys} }")
+                             f"{ {k: ck['spec'].get(k) for k in keys} } vs { {k: spec[k] for k in keys} }")
         G.load_state_dict(ck["G"])
+        if G_ema is not None:
+            G_ema.load_state_dict(ck["G_ema"])
         D.load_state_dict(ck["D"])
         opt_g.load_state_dict(ck["opt_g"])
         opt_d.load_state_dict(ck["opt_d"])
@@ -212,7 +223,8 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
     def state(it: int) -> dict:
         cpu = lambda sd: {k: v.detach().cpu().clone() for k, v in sd.items()}  # noqa: E731
         ranks = distributed.gather((g_noise.get_state().cpu(), g_data.get_state()), info)
-        st = {"spec": spec, "iteration": it, "G": cpu(G.state_dict()), "D": cpu(D.state_dict()),
+        extra = {} if G_ema is None else {"G_ema": cpu(G_ema.state_dict())}
+        st = {"spec": spec, "iteration": it, "G": cpu(G.state_dict()), "D": cpu(D.state_dict()), **extra,
               "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng_noise": ranks[0][0],
               "rng_data": ranks[0][1], "log": log, "log_acc": (acc.tolist(), n_acc[0]),
               "done": it >= spec["iters"]}
@@ -248,6 +260,10 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        if G_ema is not None:
+            with torch.no_grad():
+                for pe, p in zip(G_ema.parameters(), G.parameters()):
+                    pe.lerp_(p, 1.0 - ema)
         vals = torch.stack([loss_d.detach(), loss_g.detach(), d_real.detach().mean(), d_fake.detach().mean()])
         if info is not None:
             torch.distributed.all_reduce(vals)
@@ -268,11 +284,11 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
-    """The generator of a ``train_gan`` checkpoint, in eval mode on ``device``."""
+    """The generator of a ``train_gan`` checkpoint (its weight average when trained with ``ema``), eval mode."""
     ck = load_checkpoint(path)
     spec = ck["spec"]
     G = Generator(spec["latent_dim"], spec["width"], spec["resolution"])
-    G.load_state_dict(ck["G"])
+    G.load_state_dict(ck.get("G_ema", ck["G"]))
     return G.to(device).eval()
 
 
@@ -288,13 +304,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decay", type=float, default=DEFAULTS["decay"])
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--ckpt-every", type=int, default=DEFAULTS["ckpt_every"])
+    p.add_argument("--ema", type=float, default=DEFAULTS["ema"], help="generator weight average decay (0: none)")
     p.add_argument("--data", default=None, help="image folder (CelebA, LSUN Bedroom export); default: generated shapes")
     p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     p.add_argument("--max-steps", type=int, default=None, help="stop (checkpointed) after this many iterations")
     a = p.parse_args(argv)
     spec = {"name": Path(a.ckpt).stem, "latent_dim": a.latent_dim, "width": a.width, "resolution": a.resolution,
             "iters": a.iters, "seed": a.seed, "lr": a.lr, "decay": a.decay, "batch_size": a.batch_size,
-            "ckpt_every": a.ckpt_every}
+            "ckpt_every": a.ckpt_every, "ema": a.ema}
     data = ImageFolder(a.data, a.resolution) if a.data else None
     info = distributed.from_env()  # set by torchrun
     device = distributed.setup(info, a.device) if info is not None else a.device

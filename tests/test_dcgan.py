@@ -15,6 +15,16 @@ def test_shapes_and_range(res):
     assert D(x).shape == (5,)
 
 
+@pytest.mark.parametrize("res", [32, 64])
+def test_initial_output_scale_survives_upsampling(res):
+    # the transposed convs' stride gain keeps the scale: without it the output std is ~0.09 at 32x32
+    torch.manual_seed(0)
+    G = Generator(16, 16, res)
+    with torch.no_grad():
+        std = G(torch.randn(256, 16)).std().item()
+    assert 0.3 < std < 0.8
+
+
 def _n_layers(m):
     return sum(isinstance(c, (WNLinear, WNConv2d)) or type(c).__name__ == "WNConvTranspose2d" for c in m.modules())
 

@@ -54,6 +54,25 @@ def test_interrupted_run_resumes_bit_identically(tmp_path, data):
     assert not list(tmp_path.glob(".*tmp"))  # no temporary files left behind
 
 
+def test_ema_resumes_bit_identically_and_is_what_load_generator_returns(tmp_path):
+    torch.set_num_threads(1)
+    spec = {**SPEC, "ema": 0.5}
+    full = train_gan(spec, tmp_path / "full.pt", device="cpu", progress_bar=False)
+    train_gan(spec, tmp_path / "a.pt", device="cpu", progress_bar=False, max_steps=3)
+    resumed = train_gan(spec, tmp_path / "a.pt", device="cpu", progress_bar=False)
+    assert resumed["G_ema"].keys() == full["G"].keys()
+    assert all(torch.equal(resumed["G_ema"][k], full["G_ema"][k]) for k in full["G_ema"])
+    assert not all(torch.equal(full["G_ema"][k], full["G"][k]) for k in full["G"])  # an average, not a copy
+    G = load_generator(tmp_path / "full.pt")
+    assert all(torch.equal(v, full["G_ema"][k]) for k, v in G.state_dict().items())
+    plain = train_gan(SPEC, tmp_path / "plain.pt", device="cpu", progress_bar=False)
+    assert "G_ema" not in plain and _same(plain, full)  # the average does not change training
+    with pytest.raises(ValueError, match="different spec"):  # no resuming with another ema
+        train_gan(spec, tmp_path / "plain.pt", device="cpu", progress_bar=False)
+    with pytest.raises(ValueError, match="ema"):
+        train_gan({**SPEC, "ema": 1.0}, tmp_path / "x.pt")
+
+
 def test_load_generator_and_spec_mismatch(tmp_path):
     torch.set_num_threads(1)
     train_gan({**SPEC, "iters": 2}, tmp_path / "m.pt", device="cpu", progress_bar=False)

@@ -103,6 +103,12 @@ class TranslatedLeakyReLU(nn.Module):
 
 
 _GAIN = math.sqrt(2.0 / (1.0 + _SLOPE ** 2))  # He gain for LeakyReLU
+# A 4x4 transposed convolution of stride 2 reaches each output pixel through 2x2 of its 16 taps,
+# so its effective fan-in is a quarter of the weight's: the output variance is 1/4 of ||w||^2
+# and the scale must be 2x larger to keep activations at unit scale. Without this factor the
+# generator's output starts at std 0.09 (w16, d16; data: ~0.5) and RMSProp needs hundreds of
+# steps to grow the learned scales (notebook 03 measures it).
+_UP = 2.0
 
 
 class Generator(nn.Module):
@@ -110,7 +116,9 @@ class Generator(nn.Module):
 
     R = 32: linear to 4w x 4 x 4, 3x3 conv at 4x4, transposed convs to 2w x 8 x 8,
     w x 16 x 16 and 3 x 32 x 32. R = 64: linear to 8w x 4 x 4, transposed convs to
-    4w x 8 x 8, 2w x 16 x 16, w x 32 x 32 and 3 x 64 x 64. Output ``tanh``.
+    4w x 8 x 8, 2w x 16 x 16, w x 32 x 32 and 3 x 64 x 64. Output ``tanh``. The initial
+    scales g of the transposed convs include their stride factor (``_UP``), so activations
+    keep unit scale through the upsampling at initialization.
     """
 
     def __init__(self, latent_dim: int, width: int, resolution: int = 32):
@@ -124,8 +132,8 @@ class Generator(nn.Module):
         if resolution == 32:
             layers += [WNConv2d(chans[0], chans[0], 3, padding=1, gain=_GAIN), TranslatedLeakyReLU(chans[0])]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
-            layers += [WNConvTranspose2d(c_in, c_out, gain=_GAIN), TranslatedLeakyReLU(c_out)]
-        layers += [WNConvTranspose2d(chans[-1], 3)]
+            layers += [WNConvTranspose2d(c_in, c_out, gain=_GAIN * _UP), TranslatedLeakyReLU(c_out)]
+        layers += [WNConvTranspose2d(chans[-1], 3, gain=_UP)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
