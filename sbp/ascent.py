@@ -20,7 +20,7 @@ from .jacobian import jacobian
 from .logdet import logdet_dense, logdet_metric
 from .progress import progress
 
-__all__ = ["AscentTrace", "likelihood_ascent", "metric_spectrum"]
+__all__ = ["AscentTrace", "likelihood_ascent", "logdet_along", "metric_spectrum"]
 
 
 def metric_spectrum(f: Callable[[Tensor], Tensor], z: Tensor, jvp_mode: str = "reverse") -> tuple[Tensor, Tensor]:
@@ -29,6 +29,24 @@ def metric_spectrum(f: Callable[[Tensor], Tensor], z: Tensor, jvp_mode: str = "r
         J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)
         G = J.mT @ J
         return torch.linalg.eigvalsh((G + G.mT) / 2), logdet_dense(G)
+
+
+def logdet_along(f: Callable[[Tensor], Tensor], z: Tensor, direction: Tensor, ts: Tensor,
+                 jvp_mode: str = "reverse") -> tuple[Tensor, Tensor]:
+    """Exact log det(J^T J) at z + t u for each t of ``ts`` (T,), u = ``direction`` / ||direction||,
+    and its directional derivative at t = 0 (a float64 pair, (T,) and ()). ``z`` and
+    ``direction`` are (d,). Against the derivative, the changes between neighbouring t show
+    whether log det is smooth along the line or jumps (piecewise-linear f)."""
+    z = check_latent(z.reshape(1, -1), "z")
+    u = direction.reshape(1, -1).to(z) / direction.norm()
+    if u.shape != z.shape or not torch.isfinite(u).all():
+        raise ValueError(f"direction must be a finite, non-zero vector of shape {tuple(z.shape[1:])}")
+    ts = ts.to(z).reshape(-1)
+    _, values = metric_spectrum(f, z + ts[:, None] * u, jvp_mode)
+    z0 = z.detach().clone().requires_grad_(True)
+    J = jacobian(f, z0, jvp_mode=jvp_mode).to(torch.float64)
+    (grad,) = torch.autograd.grad(logdet_dense(J.mT @ J).sum(), z0)
+    return values, (grad * u).sum().to(torch.float64).detach()
 
 
 @dataclass
@@ -42,6 +60,10 @@ class AscentTrace:
     condition: list[Tensor] = field(default_factory=list)  # (B,) lambda_max / lambda_min, exact
     images: list[Tensor] = field(default_factory=list)  # (B, ...) G(z)
     latents: list[Tensor] = field(default_factory=list)  # (B, d)
+    # (B,) sum over the steps so far of grad(log det)^T (z_{t+1} - z_t), the gradient being the one
+    # that drove the ascent: the change of log det that the gradient "sees". Against the recorded
+    # change it shows what first-order information misses (jumps of a piecewise-linear f's Jacobian).
+    logdet_first_order: list[Tensor] = field(default_factory=list)
     loglik_method: str = "exact"
 
     def stacked(self, name: str) -> Tensor:
@@ -64,6 +86,10 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
     condition number of J^T J from exact eigenvalues (d JVPs per sample).
     ``max_norm`` optionally projects z back onto the ball ||z|| <= max_norm after each step.
     Parameters of ``f`` get no gradient (they are detached from the objective).
+    ``trace.logdet_first_order`` accumulates grad(log det)^T dz over the steps: the change
+    of log det the gradient accounts for. For a generator that is piecewise linear up to
+    its output nonlinearity (leaky ReLU DCGANs), J is piecewise constant and log det jumps
+    at the boundaries of the linear regions; no gradient sees those jumps (notebook 04).
     ``jvp_mode`` goes to ``sbp.jacobian``/``logdet_metric``: on CPU, differentiating
     through forward-mode JVPs of transposed convolutions was ~9x slower than
     ``"reverse"`` in our measurement (DCGAN, d = 32, order 20), hence the default.
@@ -89,6 +115,7 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
             trace.condition.append((eig[:, -1] / eig[:, 0]).to(z.dtype))
             trace.images.append(f(z).detach().clone())
             trace.latents.append(z.detach().clone())
+            trace.logdet_first_order.append(seen.clone())
 
     def estimate(z: Tensor):
         if method == "exact":
@@ -98,6 +125,7 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
                              generator=gen, jvp_mode=jvp_mode).logdet
 
     z = z0.detach().clone().requires_grad_(True)
+    seen = torch.zeros(z0.shape[0], dtype=z0.dtype, device=z0.device)
     opt = torch.optim.Adam([z], lr=lr)
     params = [p for p in getattr(f, "parameters", lambda: [])() if p.requires_grad]
     for p in params:
@@ -112,11 +140,14 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
             objective = (log_normal(z) - 0.5 * ld).sum()
             opt.zero_grad()
             (-objective).backward()
+            z_old = z.detach().clone()
             opt.step()
             if max_norm is not None:
                 with torch.no_grad():
                     n = z.norm(dim=1, keepdim=True)
                     z.mul_(torch.clamp(max_norm / n, max=1.0))
+            with torch.no_grad():  # z.grad = -(grad log p_Z - grad ld / 2) and grad log p_Z = -z
+                seen += (2.0 * (z.grad - z_old) * (z - z_old)).sum(1)
     finally:
         for p in params:
             p.requires_grad_(True)

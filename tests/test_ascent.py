@@ -56,3 +56,36 @@ def test_max_norm_projection_and_bad_input():
         likelihood_ascent(f, z0, lr=0.0)
     with pytest.raises(ValueError, match="z0 must be 2-D"):
         likelihood_ascent(f, torch.zeros(2))
+
+
+def test_first_order_logdet_change_matches_a_smooth_map_and_misses_relu_jumps():
+    """grad(log det)^T dz summed over small steps tracks log det for a smooth f; not across ReLU regions."""
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    B = torch.randn(12, 12, generator=g, dtype=torch.float64) / 12 ** 0.5
+    z0 = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    smooth = lambda z: torch.tanh(torch.tanh(z @ A.T) @ B.T)  # noqa: E731
+    tr = likelihood_ascent(smooth, z0, steps=200, lr=0.005, record_every=200, method="exact", show_progress=False)
+    change = tr.logdet[-1] - tr.logdet[0]
+    assert float(change.abs().min()) > 0.1  # it did move
+    torch.testing.assert_close(tr.logdet_first_order[-1], change, rtol=0.02, atol=0.02)
+    assert bool((tr.logdet_first_order[0] == 0).all())
+    relu = lambda z: torch.relu(z @ A.T) @ B.T  # noqa: E731  piecewise linear: J piecewise constant
+    tr = likelihood_ascent(relu, 3 * z0, steps=100, lr=0.05, record_every=100, method="exact", show_progress=False)
+    assert bool((tr.logdet_first_order[-1].abs() < 1e-9).all())  # the gradient sees no change ...
+    assert float((tr.logdet[-1] - tr.logdet[0]).abs().max()) > 0.1  # ... while log det jumps
+
+
+def test_logdet_along_a_line_smooth_and_relu():
+    from sbp.ascent import logdet_along
+    g = torch.Generator().manual_seed(4)
+    A = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    z, u = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
+    ts = torch.linspace(0, 1e-3, 5, dtype=torch.float64)
+    vals, deriv = logdet_along(lambda x: torch.tanh(x @ A.T), z, 5 * u, ts)
+    assert vals.shape == (5,)
+    torch.testing.assert_close(vals - vals[0], deriv * ts, rtol=1e-2, atol=1e-9)  # smooth: first order holds
+    vals, deriv = logdet_along(lambda x: torch.relu(x @ A.T), z, u, torch.linspace(-3, 3, 61, dtype=torch.float64))
+    assert float(deriv.abs()) < 1e-9 and float(vals.max() - vals.min()) > 0.1  # flat pieces, jumps between
+    with pytest.raises(ValueError, match="direction"):
+        logdet_along(lambda x: x @ A.T, z, torch.zeros(3, dtype=torch.float64), ts)
