@@ -44,8 +44,7 @@ def logdet_along(f: Callable[[Tensor], Tensor], z: Tensor, direction: Tensor, ts
     ts = ts.to(z).reshape(-1)
     _, values = metric_spectrum(f, z + ts[:, None] * u, jvp_mode)
     z0 = z.detach().clone().requires_grad_(True)
-    J = jacobian(f, z0, jvp_mode=jvp_mode).to(torch.float64)
-    (grad,) = torch.autograd.grad(logdet_dense(J.mT @ J).sum(), z0)
+    (grad,) = torch.autograd.grad(logdet_metric(f, z0, method="exact", jvp_mode=jvp_mode).logdet.sum(), z0)
     return values, (grad * u).sum().to(torch.float64).detach()
 
 
