@@ -44,7 +44,8 @@ from .io import atomic_write_bytes
 from .models.dcgan import Discriminator, Generator
 from .progress import progress
 
-__all__ = ["train_gan", "load_generator", "load_checkpoint", "DEFAULTS", "default_device", "cpu_threads"]
+__all__ = ["train_gan", "load_generator", "load_checkpoint", "spec_mismatch", "DEFAULTS", "default_device",
+           "cpu_threads"]
 
 # Xiang & Li (2017) recipe, which the paper cites: RMSProp, decay 0.9, step ~1e-4, batch 32.
 DEFAULTS: dict[str, Any] = {"latent_dim": 128, "width": 64, "resolution": 64, "iters": 100_000, "seed": 0,
@@ -197,10 +198,11 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
     acc, n_acc = torch.zeros(4, dtype=torch.float64), [0]  # losses summed since the last log row
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
-        keys = ("latent_dim", "width", "resolution", "seed", "lr", "decay", "batch_size", "ema")
-        if {k: ck["spec"].get(k, DEFAULTS.get(k)) for k in keys} != {k: spec[k] for k in keys}:
-            raise ValueError(f"checkpoint {str(ckpt_path)!r} was written for a different spec: "
-                             f"{ {k: ck['spec'].get(k) for k in keys} } vs { {k: spec[k] for k in keys} }")
+        diff = spec_mismatch(ck["spec"], spec, ("latent_dim", "width", "resolution", "seed", "lr", "decay",
+                                                "batch_size", "ema"))
+        if diff:
+            raise ValueError(f"checkpoint {str(ckpt_path)!r} was written for a different spec "
+                             f"(key: (checkpoint, requested)): {diff}")
         G.load_state_dict(ck["G"])
         if G_ema is not None:
             G_ema.load_state_dict(ck["G_ema"])
@@ -281,6 +283,14 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
             last = checkpoint(done)
     bar.close()
     return last
+
+
+def spec_mismatch(saved: dict, spec: dict, keys: tuple[str, ...]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (saved value, spec value)}`` for the ``keys`` on which a checkpoint's spec ``saved``
+    differs from ``spec``; a key absent from either (a checkpoint older than the key) counts as
+    its ``DEFAULTS`` value."""
+    value = lambda d, k: d.get(k, DEFAULTS.get(k))  # noqa: E731
+    return {k: (value(saved, k), value(spec, k)) for k in keys if value(saved, k) != value(spec, k)}
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:

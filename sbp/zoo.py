@@ -18,7 +18,7 @@ import torch
 from .factors import FactorNet, train_factor_net
 from .io import atomic_write_bytes
 from .models.dcgan import Generator
-from .train import DEFAULTS, load_checkpoint, load_generator, train_gan
+from .train import load_checkpoint, load_generator, spec_mismatch, train_gan
 
 __all__ = ["model_grid", "get_generator", "get_factor_net", "checkpoint_path", "PROFILES"]
 
@@ -89,7 +89,7 @@ def get_generator(name: str, cache_dir: str | os.PathLike, profile: str = "quick
     if path.exists():
         ck = load_checkpoint(path)
         keys = ("latent_dim", "width", "resolution", "iters", "seed", "lr", "decay", "batch_size", "ema", "version")
-        if any(ck["spec"].get(k, DEFAULTS.get(k)) != spec.get(k, DEFAULTS.get(k)) for k in keys):  # older grid
+        if spec_mismatch(ck["spec"], spec, keys):  # a cache from an older grid
             if not train_if_missing:
                 raise ValueError(f"checkpoint {str(path)!r} was trained with another spec than the current "
                                  f"{profile!r} grid's {name!r}; delete it or pass train_if_missing=True")
