@@ -11,6 +11,9 @@ Sections (``--only NAME``, several allowed; default: all, about an hour of one C
 - ``reg``: Eq. 8 on U3/U4: weight x threshold, KL and fraction of samples outside the box.
 - ``order``: KL of estimator-trained vs exact-trained models (same seed, batches, budget) for
   (order, probes): is the gap bias (order) or variance (probes)?
+- ``split``: is U3's / U4's split learned (``sbp.energies.split_share``) by exact-trained models under
+  longer runs, a larger batch, annealing the energy (Rezende & Mohamed 2015), a wall confining
+  samples to the box, no Eq. 8? About 8 minutes.
 
 Run: ``PYTHONPATH=. nice -n 10 python benchmarks/fig12_settings.py --only order`` (CPU).
 Timings depend on machine load. Sample histograms go to ``build/fig12_settings/`` with ``--plots``.
@@ -27,7 +30,7 @@ import torch
 import sbp
 from sbp import density_fit as D
 
-SECTIONS = ("interval", "accuracy", "schedule", "reg", "order")
+SECTIONS = ("interval", "accuracy", "schedule", "reg", "order", "split")
 ENERGIES = ("U1", "U2", "U3", "U4")
 # the quick profile's choices (notebooks 01 and 02), the baseline every section varies
 QUICK = dict(iterations=600, lr=3e-3, lr_final=3e-5, order=20, probes=2, power_iters=2)
@@ -158,6 +161,40 @@ def order(plots: Path | None, seeds=(0,)) -> None:
                               **kw, **(_reg(name) if kind == "reverse" else {}))
                 print(f"| {'1' if kind == 'reverse' else '2'} | {name} | {method} | {o or '-'} | {p or '-'} | {seed} | "
                       f"{r['kl']:.3f} | {r['outside']:.4f} | {r['rel']:.3f} | {r['s_per_it']:.3f} |", flush=True)
+
+
+def split(plots: Path | None, seeds=(0, 1)) -> None:
+    from sbp import energies as E
+    print("\n## split: share of samples on the lower branch in the split window (exact-trained models)")
+    for e in ("U3", "U4"):
+        ref = E.split_share(e, E.sample_energy(e, 200_000, generator=0))
+        print(f"target {e}: window {E.SPLIT_WINDOWS[e]} holds {ref['window']:.3f} of the mass, lower branch {ref['lower']:.3f}")
+    print("| energy | variant | iterations | batch | KL per seed | outside box | window share | lower-branch share |")
+    print("|---|---|---|---|---|---|---|---|")
+    variants = (("quick profile", dict()),
+                ("longer", dict(iterations=1500)),
+                ("anneal beta 0.05 -> 1 over 750", dict(iterations=1500, anneal_iters=750, beta0=0.05)),
+                ("wall 0.1 at the box", dict(iterations=1500, confine=0.1)),
+                ("anneal + wall", dict(iterations=1500, anneal_iters=750, beta0=0.05, confine=0.1)),
+                ("anneal + wall, no Eq. 8", dict(iterations=1500, anneal_iters=750, beta0=0.05, confine=0.1,
+                                                 reg_weight=0.0)),
+                ("batch 512", dict(iterations=1500, batch=512)),
+                ("20000 steps, lr 1e-3 -> 1e-5", dict(iterations=20_000, lr=1e-3, lr_final=1e-5)))
+    for e in ("U3", "U4"):
+        for name, kw in variants:
+            rs = []
+            for s in (seeds if kw.get("iterations", 0) < 20_000 else seeds[:1]):
+                cfg = {**QUICK, **_reg(e), **kw}
+                cfg.pop("order"), cfg.pop("probes"), cfg.pop("power_iters")
+                f = D.fit_reverse_kl(e, method="exact", seed=s, show_progress=False, **cfg).model
+                k = D.reverse_kl(f, e, n=10_000, seed=s + 1000)
+                _save_samples(plots, f"split_{e}_{name.replace(' ', '_')}_s{s}", k["samples"])
+                rs.append(dict(k, **E.split_share(e, torch.from_numpy(k["samples"]))))
+            print(f"| {e} | {name} | {cfg['iterations']} | {cfg.get('batch', 64)} | "
+                  + " / ".join(f"{r['kl']:.3f}" for r in rs) + " | "
+                  + " / ".join(f"{r['outside']:.3f}" for r in rs) + " | "
+                  + " / ".join(f"{r['window']:.3f}" for r in rs) + " | "
+                  + " / ".join(f"{r['lower']:.3f}" for r in rs) + " |", flush=True)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["ENERGIES", "BOX", "u1", "u2", "u3", "u4", "log_normalizer", "mass_outside",
-           "sample_energy", "TARGETS", "target_log_density", "sample_target", "grid"]
+           "sample_energy", "SPLIT_WINDOWS", "split_share", "TARGETS", "target_log_density", "sample_target", "grid"]
 
 Energy = Callable[[Tensor], Tensor]
 BOX = (-4.0, 4.0)
@@ -154,6 +154,34 @@ def sample_energy(energy: str | Energy, n: int, *, generator: torch.Generator | 
         out.append(x[keep])
         have += int(keep.sum())
     return torch.cat(out)[:n]
+
+
+# x1-windows where the two branches of U3 / U4 are apart by >= 2.1 (U3: w2 >= 2.12) and >= 2.5
+# (U4: w3 >= 2.52), i.e. by more than 5 branch widths: there a point is unambiguously on one branch.
+SPLIT_WINDOWS: dict[str, tuple[float, float]] = {"U3": (0.5, 1.5), "U4": (1.5, 4.0)}
+
+
+def split_share(energy: str, x: Tensor) -> dict:
+    """How samples x (N, 2) share the two branches of U3's or U4's split: a number for "the split is learned".
+
+    Among the samples whose x1 lies in ``SPLIT_WINDOWS[energy]``, the fraction nearer the lower
+    branch (x2 = w1 - w2 for U3, w1 - w3 for U4) than the upper one (x2 = w1). Returns
+    ``lower`` (that fraction; nan when no sample is in the window) and ``window`` (the fraction
+    of all samples in the window). Exact samples of the box-restricted target (``sample_energy``)
+    give the reference: a model that learned one branch only has ``lower`` near 0 or 1.
+    """
+    if energy not in SPLIT_WINDOWS:
+        raise ValueError(f"split_share is defined for {sorted(SPLIT_WINDOWS)} (the energies with a split), got {energy!r}")
+    x = _check_points(x)
+    x1, x2 = x[:, 0], x[:, 1]
+    lo, hi = SPLIT_WINDOWS[energy]
+    inside = (x1 >= lo) & (x1 <= hi)
+    shift = _w2(x1) if energy == "U3" else _w3(x1)
+    d = x2 - _w1(x1)
+    lower = ((d + shift).abs() < d.abs()) & inside
+    n_in = int(inside.sum())
+    return dict(lower=float(lower.sum()) / n_in if n_in else float("nan"),
+                window=n_in / max(x.shape[0], 1))
 
 
 # ---------------------------------------------------------------- Figure 2 targets

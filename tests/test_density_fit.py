@@ -118,6 +118,31 @@ def test_model_density_grid_mass_identity():
     assert lq.shape == (200, 200)
 
 
+def test_anneal_beta_and_box_wall():
+    assert D.anneal_beta(0, 0, 0.01) == 1.0
+    assert D.anneal_beta(0, 100, 0.2) == pytest.approx(0.2)
+    assert D.anneal_beta(50, 100, 0.2) == pytest.approx(0.6)
+    assert D.anneal_beta(150, 100, 0.2) == 1.0
+    x = torch.tensor([[0.0, 3.9], [4.5, 0.0], [-5.0, 6.0]], dtype=torch.float64, requires_grad=True)
+    w = D.box_wall(x, 0.5)
+    torch.testing.assert_close(w.detach(), torch.tensor([0.0, 0.25 / 0.5, (1 + 4) / 0.5], dtype=torch.float64))
+    w.sum().backward()
+    assert x.grad[0].abs().sum() == 0
+
+
+def test_anneal_and_confine_enter_the_loss(monkeypatch):
+    # one step each, same seed and batch: the first recorded loss differs by exactly the changed energy term
+    kw = dict(method="exact", iterations=1, seed=0, show_progress=False)
+    plain = D.fit_reverse_kl("U2", **kw).loss[0]
+    z = torch.randn(64, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        u = D.ENERGIES["U2"](ResNet2d(seed=0)(z)).mean().item()
+    annealed = D.fit_reverse_kl("U2", anneal_iters=10, beta0=0.25, **kw).loss[0]
+    assert plain - annealed == pytest.approx(0.75 * u, rel=1e-9)
+    monkeypatch.setattr(D, "box_wall", lambda x, width: torch.full((x.shape[0],), width, dtype=x.dtype))
+    assert D.fit_reverse_kl("U2", confine=0.3, **kw).loss[0] - plain == pytest.approx(0.3, rel=1e-9)
+
+
 def test_checkpoint_resume_gives_same_result(tmp_path):
     full = D.fit_reverse_kl("U2", method="exact", iterations=20, seed=0, show_progress=False)
     ck = tmp_path / "ck.pt"
@@ -141,3 +166,9 @@ def test_bad_inputs():
         D.fit_forward_kl("moons", iterations=1)
     with pytest.raises(ValueError, match="reg_weight"):
         D.fit_reverse_kl("U3", reg_weight=-1.0, iterations=1)
+    with pytest.raises(ValueError, match="anneal_iters"):
+        D.fit_reverse_kl("U3", anneal_iters=-5, iterations=1)
+    with pytest.raises(ValueError, match="beta0"):
+        D.fit_reverse_kl("U3", anneal_iters=5, beta0=0.0, iterations=1)
+    with pytest.raises(ValueError, match="confine"):
+        D.fit_reverse_kl("U3", confine=float("nan"), iterations=1)

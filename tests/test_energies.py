@@ -69,3 +69,21 @@ def test_bad_inputs():
         E.sample_target("moons", 10, generator=0)
     with pytest.raises(ValueError, match="bound"):
         E.sample_energy(lambda x: -torch.ones(x.shape[0], dtype=x.dtype), 10, generator=0, bound=2.0)
+
+
+def test_split_share_against_exact_samples_and_one_branch_models():
+    for name, lower in (("U3", 0.5), ("U4", 0.42)):
+        ref = E.split_share(name, E.sample_energy(name, 100_000, generator=0))
+        assert ref["lower"] == pytest.approx(lower, abs=0.02), name
+        lo, hi = E.SPLIT_WINDOWS[name]
+        x1 = torch.linspace(lo, hi, 50, dtype=torch.float64)
+        upper = torch.stack([x1, torch.sin(2 * math.pi * x1 / 4)], 1)
+        shift = 3 * torch.exp(-0.5 * ((x1 - 1) / 0.6) ** 2) if name == "U3" else 3 * torch.sigmoid((x1 - 1) / 0.3)
+        lower_pts = torch.stack([x1, upper[:, 1] - shift], 1)
+        far = torch.tensor([[-3.0, 0.0]], dtype=torch.float64)  # outside the window: counts in neither share
+        assert E.split_share(name, torch.cat([upper, far])) == {"lower": 0.0, "window": 50 / 51}
+        assert E.split_share(name, lower_pts)["lower"] == 1.0
+    empty = E.split_share("U3", torch.tensor([[-3.0, 0.0]], dtype=torch.float64))
+    assert math.isnan(empty["lower"]) and empty["window"] == 0.0
+    with pytest.raises(ValueError, match="split"):
+        E.split_share("U2", torch.zeros(3, 2, dtype=torch.float64))
