@@ -73,7 +73,7 @@ def _train_kl(kind: str, name: str, method: str, *, seed: int = 0, plots: Path |
         k = D.forward_kl(r.model, name, n=10_000, seed=seed + 1000)
         k["outside"] = float("nan")
     return dict(kl=k["kl"], outside=k["outside"], s_per_it=(time.perf_counter() - t0) / cfg["iterations"],
-                rel=float(np.nanmedian(r.rel_error)) if method != "exact" else 0.0)
+                rel=float(np.nanmedian(r.rel_error)) if method != "exact" else 0.0, samples=k.get("samples"))
 
 
 def interval() -> None:
@@ -184,12 +184,9 @@ def split(plots: Path | None, seeds=(0, 1)) -> None:
         for name, kw in variants:
             rs = []
             for s in (seeds if kw.get("iterations", 0) < 20_000 else seeds[:1]):
-                cfg = {**QUICK, **_reg(e), **kw}
-                cfg.pop("order"), cfg.pop("probes"), cfg.pop("power_iters")
-                f = D.fit_reverse_kl(e, method="exact", seed=s, show_progress=False, **cfg).model
-                k = D.reverse_kl(f, e, n=10_000, seed=s + 1000)
-                _save_samples(plots, f"split_{e}_{name.replace(' ', '_')}_s{s}", k["samples"])
-                rs.append(dict(k, **E.split_share(e, torch.from_numpy(k["samples"]))))
+                r = _train_kl("reverse", e, "exact", seed=s, plots=plots, **{**_reg(e), **kw})
+                rs.append(dict(r, **E.split_share(e, torch.from_numpy(r["samples"]))))
+            cfg = {**QUICK, **kw}
             print(f"| {e} | {name} | {cfg['iterations']} | {cfg.get('batch', 64)} | "
                   + " / ".join(f"{r['kl']:.3f}" for r in rs) + " | "
                   + " / ".join(f"{r['outside']:.3f}" for r in rs) + " | "

@@ -226,7 +226,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
         est = logdet_metric(model, z, method=method, generator=probe_gen, **kw)
         x = model(z)
         ll = log_normal(z) - 0.5 * est.logdet
-        energy_term = U(x) if anneal_iters == 0 else anneal_beta(it, anneal_iters, beta0) * U(x)
+        energy_term = anneal_beta(it, anneal_iters, beta0) * U(x)  # beta = 1 (exact) without annealing
         if confine > 0:
             energy_term = energy_term + box_wall(x, confine)
         loss = (ll + energy_term).mean()
