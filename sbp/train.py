@@ -28,6 +28,7 @@ import contextlib
 import copy
 import csv
 import io
+import math
 import os
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from . import distributed
 from .data.folder import ImageFolder
 from .data.shapes import ShapesData, make_shapes
 from .io import atomic_write_bytes
-from .models.dcgan import Discriminator, Generator
+from .models.dcgan import ACTIVATIONS, Discriminator, Generator
 from .progress import progress
 
 __all__ = ["train_gan", "load_generator", "load_checkpoint", "spec_mismatch", "DEFAULTS", "default_device",
@@ -50,7 +51,11 @@ __all__ = ["train_gan", "load_generator", "load_checkpoint", "spec_mismatch", "D
 # Xiang & Li (2017) recipe, which the paper cites: RMSProp, decay 0.9, step ~1e-4, batch 32.
 DEFAULTS: dict[str, Any] = {"latent_dim": 128, "width": 64, "resolution": 64, "iters": 100_000, "seed": 0,
                             "lr": 1e-4, "decay": 0.9, "batch_size": 32, "ckpt_every": 500, "log_every": 10,
-                            "cpu_threads": 1, "ema": 0.0}
+                            "cpu_threads": 1, "ema": 0.0, "activation": "lrelu", "optimizer": "rmsprop",
+                            "beta1": 0.5, "lr_final": None, "r1": 0.0}
+# Keys that decide the trained weights: a checkpoint resumes only under the same values.
+TRAINING_KEYS = ("latent_dim", "width", "resolution", "seed", "lr", "decay", "batch_size", "ema", "activation",
+                 "optimizer", "beta1", "lr_final", "r1")
 _REQUIRED = ("latent_dim", "width", "resolution", "iters")
 LOG_COLUMNS = ("iteration", "loss_d", "loss_g", "d_real", "d_fake")
 
@@ -91,18 +96,38 @@ def _full_spec(spec: dict) -> dict:
         raise ValueError(f"spec needs lr > 0 and 0 < decay < 1, got lr={full['lr']!r}, decay={full['decay']!r}")
     if not 0 <= float(full["ema"]) < 1:
         raise ValueError(f"spec['ema'] must be in [0, 1) (0: no weight average), got {full['ema']!r}")
+    if full["activation"] not in ACTIVATIONS:
+        raise ValueError(f"spec['activation'] must be one of {ACTIVATIONS}, got {full['activation']!r}")
+    if full["optimizer"] not in ("rmsprop", "adam") or not 0 <= float(full["beta1"]) < 1:
+        raise ValueError(f"spec needs optimizer 'rmsprop' or 'adam' and 0 <= beta1 < 1, got "
+                         f"{full['optimizer']!r}, {full['beta1']!r}")
+    if full["lr_final"] is not None and not 0 <= float(full["lr_final"]) <= float(full["lr"]):
+        raise ValueError(f"spec['lr_final'] must be None (constant step size) or in [0, lr], got {full['lr_final']!r}")
+    if not float(full["r1"]) >= 0:
+        raise ValueError(f"spec['r1'] (R1 penalty weight) must be >= 0, got {full['r1']!r}")
     return full
+
+
+def step_size(spec: dict, it: int) -> float:
+    """Step size at iteration ``it``: ``lr`` (constant) or a cosine from ``lr`` to ``lr_final`` over ``iters``."""
+    lr, end = float(spec["lr"]), spec["lr_final"]
+    if end is None:
+        return lr
+    return float(end) + 0.5 * (lr - float(end)) * (1 + math.cos(math.pi * min(it, spec["iters"]) / spec["iters"]))
 
 
 def _build(spec: dict, device: torch.device):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(spec["seed"]))
-        G = Generator(spec["latent_dim"], spec["width"], spec["resolution"])
+        G = Generator(spec["latent_dim"], spec["width"], spec["resolution"], spec["activation"])
         D = Discriminator(spec["width"], spec["resolution"])
     G, D = G.to(device), D.to(device)
-    opt_g = torch.optim.RMSprop(G.parameters(), lr=float(spec["lr"]), alpha=float(spec["decay"]))
-    opt_d = torch.optim.RMSprop(D.parameters(), lr=float(spec["lr"]), alpha=float(spec["decay"]))
-    return G, D, opt_g, opt_d
+    if spec["optimizer"] == "adam":  # ours: DCGAN's Adam (beta2 = decay), not the paper's RMSProp
+        opt = lambda m: torch.optim.Adam(m.parameters(), lr=float(spec["lr"]),  # noqa: E731
+                                         betas=(float(spec["beta1"]), float(spec["decay"])))
+    else:
+        opt = lambda m: torch.optim.RMSprop(m.parameters(), lr=float(spec["lr"]), alpha=float(spec["decay"]))  # noqa: E731
+    return G, D, opt(G), opt(D)
 
 
 def _sampler(data, spec: dict, device: torch.device, rank: int = 0, world: int = 1
@@ -198,8 +223,7 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
     acc, n_acc = torch.zeros(4, dtype=torch.float64), [0]  # losses summed since the last log row
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
-        diff = spec_mismatch(ck["spec"], spec, ("latent_dim", "width", "resolution", "seed", "lr", "decay",
-                                                "batch_size", "ema"))
+        diff = spec_mismatch(ck["spec"], spec, TRAINING_KEYS)
         if diff:
             raise ValueError(f"checkpoint {str(ckpt_path)!r} was written for a different spec "
                              f"(key: (checkpoint, requested)): {diff}")
@@ -249,12 +273,22 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
     bar = progress(range(start, end), enabled=progress_bar if rank == 0 else False, desc=spec.get("name", "gan"),
                    initial=start,
                    total=spec["iters"], leave=False)
+    r1 = float(spec["r1"])
     for it in bar:
+        if spec["lr_final"] is not None:
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = step_size(spec, it)
         real = draw(it, g_data)
         z = torch.randn(real.shape[0], spec["latent_dim"], generator=g_noise, device=device)
         fake = Gw(z)
+        if r1 > 0:
+            real = real.detach().requires_grad_(True)
         d_real, d_fake = Dw(real), Dw(fake.detach())
         loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        if r1 > 0:  # ours: R1 penalty (Mescheder et al. 2018), r1/2 E ||grad_x D(x_real)||^2
+            grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+            loss_d = loss_d + 0.5 * r1 * grad.pow(2).flatten(1).sum(1).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -297,7 +331,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     """The generator of a ``train_gan`` checkpoint (its weight average when trained with ``ema``), eval mode."""
     ck = load_checkpoint(path)
     spec = ck["spec"]
-    G = Generator(spec["latent_dim"], spec["width"], spec["resolution"])
+    G = Generator(spec["latent_dim"], spec["width"], spec["resolution"], spec.get("activation", "lrelu"))
     G.load_state_dict(ck.get("G_ema", ck["G"]))
     return G.to(device).eval()
 
@@ -315,13 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--ckpt-every", type=int, default=DEFAULTS["ckpt_every"])
     p.add_argument("--ema", type=float, default=DEFAULTS["ema"], help="generator weight average decay (0: none)")
+    p.add_argument("--activation", default=DEFAULTS["activation"], choices=list(ACTIVATIONS))
+    p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["rmsprop", "adam"])
+    p.add_argument("--beta1", type=float, default=DEFAULTS["beta1"], help="Adam's beta1 (beta2 is --decay)")
+    p.add_argument("--lr-final", type=float, default=None, help="cosine decay of the step size to this value")
+    p.add_argument("--r1", type=float, default=DEFAULTS["r1"], help="R1 penalty weight on real data (0: none)")
     p.add_argument("--data", default=None, help="image folder (CelebA, LSUN Bedroom export); default: generated shapes")
     p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     p.add_argument("--max-steps", type=int, default=None, help="stop (checkpointed) after this many iterations")
     a = p.parse_args(argv)
     spec = {"name": Path(a.ckpt).stem, "latent_dim": a.latent_dim, "width": a.width, "resolution": a.resolution,
             "iters": a.iters, "seed": a.seed, "lr": a.lr, "decay": a.decay, "batch_size": a.batch_size,
-            "ckpt_every": a.ckpt_every, "ema": a.ema}
+            "ckpt_every": a.ckpt_every, "ema": a.ema, "activation": a.activation, "optimizer": a.optimizer,
+            "beta1": a.beta1, "lr_final": a.lr_final, "r1": a.r1}
     data = ImageFolder(a.data, a.resolution) if a.data else None
     info = distributed.from_env()  # set by torchrun
     device = distributed.setup(info, a.device) if info is not None else a.device

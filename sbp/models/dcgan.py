@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Generator", "Discriminator", "TranslatedLeakyReLU", "WNLinear", "WNConv2d", "WNConvTranspose2d"]
+__all__ = ["Generator", "Discriminator", "TranslatedLeakyReLU", "WNLinear", "WNConv2d", "WNConvTranspose2d",
+           "ACTIVATIONS"]
 
 _SLOPE = 0.2
 
@@ -89,17 +90,29 @@ class WNConvTranspose2d(_WN):
         return F.conv_transpose2d(x, self.weight(out_dim=1), self.bias, self.stride, self.padding)
 
 
-class TranslatedLeakyReLU(nn.Module):
-    """``leaky_relu(x - a) + a`` with a learned offset ``a`` per channel (Xiang & Li 2017)."""
+ACTIVATIONS = ("lrelu", "smooth")
 
-    def __init__(self, channels: int, slope: float = _SLOPE):
+
+class TranslatedLeakyReLU(nn.Module):
+    """``act(x - a) + a`` with a learned offset ``a`` per channel (Xiang & Li 2017).
+
+    ``smooth=False``: act = leaky_relu (the paper's). ``smooth=True`` (ours, for Figure 4):
+    act(u) = s u + (1 - s)(softplus(u) - log 2), a C-infinity leaky ReLU with the same slopes
+    s and 1 far from 0 and act(0) = 0, so that log det(J^T J) is smooth in z and its gradient
+    sees the curvature that the piecewise-linear generator hides between linear regions.
+    """
+
+    def __init__(self, channels: int, slope: float = _SLOPE, smooth: bool = False):
         super().__init__()
         self.offset = nn.Parameter(torch.zeros(channels))
-        self.slope = slope
+        self.slope, self.smooth = slope, smooth
 
     def forward(self, x: Tensor) -> Tensor:
         a = self.offset.view(1, -1, *([1] * (x.ndim - 2)))
-        return F.leaky_relu(x - a, self.slope) + a
+        u = x - a
+        if self.smooth:
+            return self.slope * u + (1 - self.slope) * (F.softplus(u) - math.log(2.0)) + a
+        return F.leaky_relu(u, self.slope) + a
 
 
 _GAIN = math.sqrt(2.0 / (1.0 + _SLOPE ** 2))  # He gain for LeakyReLU
@@ -118,21 +131,25 @@ class Generator(nn.Module):
     w x 16 x 16 and 3 x 32 x 32. R = 64: linear to 8w x 4 x 4, transposed convs to
     4w x 8 x 8, 2w x 16 x 16, w x 32 x 32 and 3 x 64 x 64. Output ``tanh``. The initial
     scales g of the transposed convs include their stride factor (``_UP``), so activations
-    keep unit scale through the upsampling at initialization.
+    keep unit scale through the upsampling at initialization. ``activation``: "lrelu" (the
+    paper's translated LeakyReLU) or "smooth" (its C-infinity variant, see ``TranslatedLeakyReLU``).
     """
 
-    def __init__(self, latent_dim: int, width: int, resolution: int = 32):
+    def __init__(self, latent_dim: int, width: int, resolution: int = 32, activation: str = "lrelu"):
         super().__init__()
         _check_sizes(width, resolution, latent_dim)
-        self.latent_dim, self.width, self.resolution = latent_dim, width, resolution
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.latent_dim, self.width, self.resolution, self.activation = latent_dim, width, resolution, activation
+        act = lambda c: TranslatedLeakyReLU(c, smooth=activation == "smooth")  # noqa: E731
         chans = [4 * width, 2 * width, width] if resolution == 32 else [8 * width, 4 * width, 2 * width, width]
         self.c0 = chans[0]
         self.fc = WNLinear(latent_dim, chans[0] * 16, gain=_GAIN)
-        layers: list[nn.Module] = [TranslatedLeakyReLU(chans[0])]
+        layers: list[nn.Module] = [act(chans[0])]
         if resolution == 32:
-            layers += [WNConv2d(chans[0], chans[0], 3, padding=1, gain=_GAIN), TranslatedLeakyReLU(chans[0])]
+            layers += [WNConv2d(chans[0], chans[0], 3, padding=1, gain=_GAIN), act(chans[0])]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
-            layers += [WNConvTranspose2d(c_in, c_out, gain=_GAIN * _UP), TranslatedLeakyReLU(c_out)]
+            layers += [WNConvTranspose2d(c_in, c_out, gain=_GAIN * _UP), act(c_out)]
         layers += [WNConvTranspose2d(chans[-1], 3, gain=_UP)]
         self.body = nn.Sequential(*layers)
 
