@@ -1,10 +1,10 @@
 """Wall time of method="auto" against exact and chebyshev across latent sizes (issue 7, item 5).
 
-DCGAN-like generator (``sbp.benchmark.DCGANLike``, 3x64x64 output), batch 1, chebyshev order
+DCGAN-like generator (``sbp.experiments.benchmark.DCGANLike``, 3x64x64 output), batch 1, chebyshev order
 20, 4 probes, 20 power iterations, no graph: the estimator then needs 20 x 4 vector products
 (Lanczos from every probe; Gauss quadrature gives the order-20 value), and the cost model
 switches to it above d = AUTO_PRODUCT_COST * 80 = 240. Prints the times and auto's overhead over the
-faster of the two (``sbp.benchmark.wall_time_vs_exact``; notebook 08 plots the same).
+faster of the two (``sbp.experiments.benchmark.wall_time_vs_exact``; notebook 08 plots the same).
 
     python benchmarks/bench_auto.py [--sizes 32 128 256 512] [--width 16]
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from sbp.benchmark import wall_time_vs_exact
+from sbp.experiments.benchmark import wall_time_vs_exact
 
 
 def main() -> None:

@@ -21,10 +21,11 @@ import math
 import torch
 
 import sbp
-from sbp.benchmark import DCGANLike, timed
-from sbp.bounds import lanczos_bounds, rademacher
-from sbp.jacobian import metric_operator
-from sbp.polynomials import chebyshev_eval, chebyshev_log_coeffs
+from sbp.experiments.benchmark import DCGANLike, timed
+from sbp.numerics.bounds import lanczos_bounds
+from sbp.numerics.trace import rademacher
+from sbp.numerics.jacobian import metric_operator
+from sbp.numerics.polynomials import chebyshev_eval, chebyshev_log_coeffs
 
 
 def rel_err(est, exact) -> float:

@@ -1,6 +1,6 @@
 """Peak memory of one training step (estimate + backward) against the order (issue 7, item 4).
 
-Each configuration runs in a fresh subprocess (``sbp.benchmark.peak_rss_step``); the number
+Each configuration runs in a fresh subprocess (``sbp.experiments.benchmark.peak_rss_step``); the number
 reported is the peak resident set size (``ru_maxrss``) during one ``logdet_metric(...).logdet.sum().backward()`` minus the
 resident size just before it (model built, one plain forward done). ``backprop`` keeps the
 graph of every step of the recurrence; ``lowmem`` runs it without a graph and keeps one
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from sbp.benchmark import peak_rss_step
+from sbp.experiments.benchmark import peak_rss_step
 
 
 def main() -> None:

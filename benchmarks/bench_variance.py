@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import sbp
-from sbp.benchmark import designed_map
+from sbp.experiments.benchmark import designed_map
 
 F64 = torch.float64
 

@@ -11,7 +11,7 @@ Sections (``--only NAME``, several allowed; default: all, about an hour of one C
 - ``reg``: Eq. 8 on U3/U4: weight x threshold, KL and fraction of samples outside the box.
 - ``order``: KL of estimator-trained vs exact-trained models (same seed, batches, budget) for
   (order, probes): is the gap bias (order) or variance (probes)?
-- ``split``: is U3's / U4's split learned (``sbp.energies.split_share``) by exact-trained models under
+- ``split``: is U3's / U4's split learned (``sbp.experiments.density2d.energies.split_share``) by exact-trained models under
   longer runs, a larger batch, annealing the energy (Rezende & Mohamed 2015), a wall confining
   samples to the box, no Eq. 8? About 8 minutes.
 
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import sbp
-from sbp import density_fit as D
+import sbp.experiments.density2d.fit as D
 
 SECTIONS = ("interval", "accuracy", "schedule", "reg", "order", "split")
 ENERGIES = ("U1", "U2", "U3", "U4")
@@ -164,7 +164,7 @@ def order(plots: Path | None, seeds=(0,)) -> None:
 
 
 def split(plots: Path | None, seeds=(0, 1)) -> None:
-    from sbp import energies as E
+    import sbp.experiments.density2d.energies as E
     print("\n## split: share of samples on the lower branch in the split window (exact-trained models)")
     for e in ("U3", "U4"):
         ref = E.split_share(e, E.sample_energy(e, 200_000, generator=0))

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from sbp.factors import factor_features, frechet_distance, generated_features
+from sbp.experiments.gan.factors import factor_features, frechet_distance, generated_features
 from sbp.data.shapes import make_shapes
-from sbp.train import load_checkpoint, load_generator, train_gan
-from sbp.zoo import get_factor_net
+from sbp.experiments.gan.train import load_checkpoint, load_generator, train_gan
+from sbp.experiments.gan.zoo import get_factor_net
 
 BASE = {"resolution": 32, "batch_size": 32, "seed": 0, "decay": 0.9, "ema": 0.99, "lr": 1e-3}
 CANDIDATES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sbp.benchmark import designed_map  # noqa: F401  (re-exported for the tests)
+from sbp.experiments.benchmark import designed_map  # noqa: F401  (re-exported for the tests)
 
 
 def zscores(samples: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:

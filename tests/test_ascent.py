@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from latent_models import tiny_conv_generator
-from sbp.ascent import likelihood_ascent, metric_spectrum
-from sbp.density import log_density_pushforward
+from sbp.experiments.latent.ascent import likelihood_ascent, metric_spectrum
+from sbp.numerics.density import log_density_pushforward
 
 
 def test_linear_map_ascends_to_origin_with_constant_condition():
@@ -77,7 +77,7 @@ def test_first_order_logdet_change_matches_a_smooth_map_and_misses_relu_jumps():
 
 
 def test_logdet_along_a_line_smooth_and_relu():
-    from sbp.ascent import logdet_along
+    from sbp.experiments.latent.ascent import logdet_along
     g = torch.Generator().manual_seed(4)
     A = torch.randn(9, 3, generator=g, dtype=torch.float64)
     z, u = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import sbp
-import sbp.benchmark as bm
+import sbp.experiments.benchmark as bm
 from helpers import mlp
 
 F64 = torch.float64

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from sbp.bounds import lanczos_bounds, power_method, rademacher
+from sbp.numerics.bounds import lanczos_bounds, power_method
+from sbp.numerics.trace import rademacher
 
 
 def diag_op(lam: torch.Tensor):

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from sbp.disentangle import (compare_directions, coverage, direction_scores, factor_changes, factor_profile, factor_spread,
+from sbp.experiments.latent.disentangle import (compare_directions, coverage, direction_scores, factor_changes, factor_profile, factor_spread,
                              random_orthonormal)
-from sbp.eigen import metric_eigh
-from sbp.factor_toy import random_rotation, stripe_generator, stripe_predictor
+from sbp.numerics.eigen import metric_eigh
+from sbp.models.factor_toy import random_rotation, stripe_generator, stripe_predictor
 
 F = 6
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from sbp import distributed
-from sbp.train import load_checkpoint, train_gan
+from sbp.experiments.gan import distributed
+from sbp.experiments.gan.train import load_checkpoint, train_gan
 
 SPEC = ["--latent-dim", "4", "--width", "4", "--resolution", "32", "--iters", "6", "--ckpt-every", "3",
         "--batch-size", "4"]
@@ -17,7 +17,7 @@ SPEC = ["--latent-dim", "4", "--width", "4", "--resolution", "32", "--iters", "6
 def torchrun(ckpt, *extra, nproc=2):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SBP_PROGRESS": "0"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "sbp.train", str(ckpt), *SPEC, *extra]
+           "-m", "sbp.experiments.gan.train", str(ckpt), *SPEC, *extra]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     return r

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from latent_models import tiny_conv_generator
-from sbp.effective_dim import (effective_dimension, perturbation_norms, perturbed_outputs, random_unit_directions,
+from sbp.experiments.latent.effective_dim import (effective_dimension, perturbation_norms, perturbed_outputs, random_unit_directions,
                                relative_change)
-from sbp.eigen import metric_eigh
+from sbp.numerics.eigen import metric_eigh
 
 
 def test_random_directions_are_unit_and_seeded():

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from latent_models import tiny_conv_generator
-from sbp.eigen import metric_eigenpairs, metric_eigh, metric_topk
-from sbp.jacobian import jacobian
+from sbp.numerics.eigen import metric_eigenpairs, metric_eigh, metric_topk
+from sbp.numerics.jacobian import jacobian
 
 
 def test_dense_matches_eigendecomposition_of_linear_map():

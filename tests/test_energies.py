@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sbp import energies as E
+import sbp.experiments.density2d.energies as E
 
 
 def test_energies_shapes_and_known_values():

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import sbp
-from sbp.explore import explore, explorer_state, explorer_widget
+from sbp.experiments.latent.explore import explore, explorer_state, explorer_widget
 
 
 def generator():

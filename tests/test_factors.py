@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sbp.data.shapes import make_shapes
-from sbp.factors import FactorNet, encoded_names, factor_features, frechet_distance, predict_factors, train_factor_net
+from sbp.experiments.gan.factors import FactorNet, encoded_names, factor_features, frechet_distance, predict_factors, train_factor_net
 
 
 def test_frechet_known_answers():

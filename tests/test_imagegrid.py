@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sbp.imagegrid import image_grid
+from sbp.infra.plotting import image_grid
 
 
 def test_image_grid_layout_and_range():

@@ -6,7 +6,7 @@ matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from sbp.io import markdown_table, save_figure, write_json, write_table  # noqa: E402
+from sbp.infra.io import markdown_table, save_figure, write_json, write_table  # noqa: E402
 
 
 def test_save_figure_is_deterministic(tmp_path):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import sbp
-from sbp.jacobian import metric_operator
+from sbp.numerics.jacobian import metric_operator
 
 F64 = torch.float64
 
@@ -66,12 +66,12 @@ def test_reverse_route_splits_large_blocks_without_changing_products(monkeypatch
     z = torch.randn(3, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
     V = torch.randn(7, 3, 3, dtype=F64, generator=torch.Generator().manual_seed(2))
     ref = metric_operator(f, z, jvp_mode="forward").matvec(V)
-    monkeypatch.setattr(importlib.import_module("sbp.jacobian"), "FOLD_ROWS", 6)  # 2 probes x 3 rows per call
+    monkeypatch.setattr(importlib.import_module("sbp.numerics.jacobian"), "FOLD_ROWS", 6)  # 2 probes x 3 rows per call
     torch.testing.assert_close(metric_operator(f, z, jvp_mode="reverse").matvec(V), ref)
 
 
 def test_auto_mode_resolves_by_device():
-    from sbp.jacobian import resolve_jvp_mode
+    from sbp.numerics.jacobian import resolve_jvp_mode
     assert resolve_jvp_mode("auto", torch.device("cpu")) == "reverse"
     assert resolve_jvp_mode("auto", torch.device("cuda")) == "forward"
     assert resolve_jvp_mode("forward", torch.device("cpu")) == "forward"

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import sbp
-from sbp.polynomials import chebyshev_eval, chebyshev_log_coeffs
+from sbp.numerics.polynomials import chebyshev_eval, chebyshev_log_coeffs
 from helpers import designed_map, mlp, zscores
 
 F64 = torch.float64

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sbp.polynomials import chebyshev_eval, chebyshev_log_coeffs, taylor_log_coeffs
+from sbp.numerics.polynomials import chebyshev_eval, chebyshev_log_coeffs, taylor_log_coeffs
 
 
 @pytest.mark.parametrize("kappa,order,tol", [(10.0, 30, 1e-12), (1e2, 60, 1e-10), (1e4, 600, 1e-6)])
@@ -54,7 +54,7 @@ def test_bad_interval():
 
 
 def test_chebyshev_derivative_coeffs_match_1_over_x():
-    from sbp.polynomials import chebyshev_derivative_coeffs
+    from sbp.numerics.polynomials import chebyshev_derivative_coeffs
     a = torch.tensor([0.1, 0.5], dtype=torch.float64)
     b = torch.tensor([3.0, 2.0], dtype=torch.float64)
     c = chebyshev_log_coeffs(40, a, b)

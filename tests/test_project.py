@@ -4,7 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from sbp.reproduce import ORDER
+from sbp.infra.reproduce import ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import sbp
-from sbp.quadrature import bidiag_quadrature, lanczos_quadrature, quad_log, quad_log_gram
+from sbp.numerics.quadrature import bidiag_quadrature, lanczos_quadrature, quad_log, quad_log_gram
 from helpers import designed_map, mlp, zscores
 
 F64 = torch.float64
@@ -55,7 +55,7 @@ def test_full_krylov_quadrature_is_exact_per_probe(spectrum):
          "repeated": torch.tensor([1.0] * 8 + [0.5] * 8, dtype=F64)}[spectrum]
     A = designed_map(s, D)
     G = A.T @ A
-    V = sbp.bounds.rademacher((5, 2, d), generator=torch.Generator().manual_seed(0), dtype=F64, device="cpu")
+    V = sbp.numerics.bounds.rademacher((5, 2, d), generator=torch.Generator().manual_seed(0), dtype=F64, device="cpu")
     ref = logm_quadratic(G, V)
     slq = lanczos_quadrature(lambda v: v @ G, V, d, generator=torch.Generator().manual_seed(1))
     gk = bidiag_quadrature(lambda v: v @ A.T, lambda u: u @ A, V, d, generator=torch.Generator().manual_seed(1))
@@ -232,7 +232,7 @@ def test_hutchpp_bad_options(kw):
 
 
 def test_auto_picks_exact_for_small_latents_and_the_estimator_for_large():
-    from sbp.logdet import auto_method
+    from sbp.numerics.logdet import auto_method
     assert auto_method(8, order=20, probes=4, power_iters=20) == "exact"
     assert auto_method(10**6, order=20, probes=4, power_iters=20) == "chebyshev"
     f = mlp(4, 8)

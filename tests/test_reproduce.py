@@ -1,6 +1,6 @@
 import pytest
 
-from sbp.reproduce import NOTEBOOK_DIR, ORDER, inputs_digest, select
+from sbp.infra.reproduce import NOTEBOOK_DIR, ORDER, inputs_digest, select
 
 
 def test_select_by_prefix_and_unknown():

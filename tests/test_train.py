@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sbp.data.shapes import make_shapes
-from sbp.train import load_checkpoint, load_generator, train_gan
+from sbp.experiments.gan.train import load_checkpoint, load_generator, train_gan
 
 SPEC = {"name": "tiny", "latent_dim": 4, "width": 2, "resolution": 32, "iters": 6, "seed": 3, "lr": 1e-3,
         "batch_size": 4, "ckpt_every": 2, "log_every": 1}
@@ -96,7 +96,7 @@ def test_bad_specs(tmp_path):
 
 
 def test_cli_help():
-    out = subprocess.run([sys.executable, "-m", "sbp.train", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "sbp.experiments.gan.train", "--help"], capture_output=True, text=True, check=True)
     assert "--latent-dim" in out.stdout and "checkpoint" in out.stdout
 
 

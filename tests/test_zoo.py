@@ -1,6 +1,6 @@
 import pytest
 
-from sbp.zoo import checkpoint_path, model_grid
+from sbp.experiments.gan.zoo import checkpoint_path, model_grid
 
 
 @pytest.mark.parametrize("profile", ["quick", "paper"])
@@ -21,7 +21,7 @@ def test_grid_has_width_and_latent_sweeps(profile):
 def test_unknown_profile_and_name(tmp_path):
     with pytest.raises(ValueError, match="profile"):
         model_grid("fast")
-    from sbp.zoo import get_generator
+    from sbp.experiments.gan.zoo import get_generator
 
     with pytest.raises(ValueError, match="no model"):
         get_generator("w1_d1", tmp_path)
@@ -33,7 +33,7 @@ def test_unknown_profile_and_name(tmp_path):
 def test_get_generator_trains_once_then_loads_and_retrains_stale(tmp_path, monkeypatch):
     import torch
 
-    import sbp.zoo as zoo
+    import sbp.experiments.gan.zoo as zoo
 
     grid = [{"name": "w2_d3", "latent_dim": 3, "width": 2, "resolution": 32, "iters": 2, "seed": 0, "lr": 1e-3,
              "decay": 0.9, "batch_size": 4, "ckpt_every": 1}]

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .checks import as_generator, check_latent, check_positive_int
+from sbp.numerics.checks import as_generator, check_latent, check_positive_int
 
 __all__ = ["random_unit_directions", "perturbed_outputs", "perturbation_norms", "relative_change", "RelativeChange",
            "effective_dimension", "mean_stderr"]

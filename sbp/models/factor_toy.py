@@ -1,4 +1,4 @@
-"""A generator with known explanatory factors, to calibrate ``sbp.disentangle``.
+"""A generator with known explanatory factors, to calibrate ``sbp.experiments.latent.disentangle``.
 
 ``stripe_generator(M)`` maps z (B, d) to factors y = M z and renders factor j as the
 intensity ``gain_j * tanh(y_j)`` of its own horizontal stripe of the image. The
@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .checks import as_generator
+from sbp.numerics.checks import as_generator
 
 __all__ = ["random_rotation", "stripe_generator", "stripe_predictor"]
 

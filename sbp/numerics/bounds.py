@@ -20,17 +20,11 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["power_method", "lanczos_bounds", "SpectralBounds", "rademacher"]
+from sbp.numerics.trace import rademacher
+
+__all__ = ["power_method", "lanczos_bounds", "SpectralBounds"]
 
 Matvec = Callable[[Tensor], Tensor]
-
-
-def rademacher(shape: tuple[int, ...], *, generator: torch.Generator | None, dtype: torch.dtype,
-               device: torch.device) -> Tensor:
-    """Entries +-1 with equal probability, drawn from ``generator`` (on its own device)."""
-    gen_device = generator.device if generator is not None else device
-    bits = torch.randint(0, 2, shape, generator=generator, device=gen_device)
-    return (bits.to(device=device, dtype=dtype) * 2 - 1)
 
 
 def power_method(matvec: Matvec, v0: Tensor, iters: int) -> tuple[Tensor, Tensor]:

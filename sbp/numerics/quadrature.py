@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .bounds import rademacher
+from sbp.numerics.trace import rademacher
 
 __all__ = ["Quadrature", "lanczos_quadrature", "bidiag_quadrature", "quad_log", "quad_log_gram"]
 

@@ -6,20 +6,11 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .logdet import LogdetEstimate, logdet_metric
-from .polynomials import chebyshev_eval, chebyshev_log_coeffs, taylor_eval
+from sbp.numerics.errors import relative_error
+from sbp.numerics.logdet import LogdetEstimate, logdet_metric
+from sbp.numerics.polynomials import chebyshev_eval, chebyshev_log_coeffs, taylor_eval
 
-__all__ = ["relative_error", "error_sweep", "polynomial_logdet"]
-
-
-def relative_error(estimate: Tensor, exact: Tensor) -> Tensor:
-    """|estimate - exact| / max(|exact|, 1), elementwise.
-
-    Dividing by max(|exact|, 1) rather than |exact| keeps the error finite where the
-    exact log det is near zero (the paper's concern), and equals the plain relative
-    error wherever |exact| >= 1.
-    """
-    return (estimate - exact).abs() / exact.abs().clamp_min(1.0)
+__all__ = ["error_sweep", "polynomial_logdet"]
 
 
 def polynomial_logdet(est: LogdetEstimate, eigenvalues: Tensor) -> Tensor:

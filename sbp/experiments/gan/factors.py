@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data.shapes import FACTOR_NAMES, PERIODIC, SHAPE_NAMES, encode_factors, make_shapes
+from sbp.data.shapes import FACTOR_NAMES, PERIODIC, SHAPE_NAMES, encode_factors, make_shapes
 
 __all__ = ["FactorNet", "train_factor_net", "factor_features", "predict_factors", "frechet_distance",
            "encoded_names", "generated_features"]
@@ -64,17 +64,17 @@ def train_factor_net(resolution: int = 32, iters: int = 1000, batch_size: int = 
                      seed: int = 0, progress_bar: bool | None = None) -> FactorNet:
     """Train a ``FactorNet`` on fresh ``make_shapes`` batches (seeded by ``seed`` and the step); eval mode.
 
-    Runs single-threaded (see ``sbp.train.cpu_threads``) so the result does not depend on
+    Runs single-threaded (see ``sbp.infra.training.cpu_threads``) so the result does not depend on
     the caller's thread count.
     """
-    from .train import cpu_threads
+    from sbp.infra.training import cpu_threads
 
     with cpu_threads(1):
         return _train_factor_net(resolution, iters, batch_size, lr, seed, progress_bar)
 
 
 def _train_factor_net(resolution, iters, batch_size, lr, seed, progress_bar) -> FactorNet:
-    from .progress import progress
+    from sbp.infra.progress import progress
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -1,10 +1,10 @@
 """Stochastic estimates of log det(G) for batched SPD operators, G = J^T J in particular.
 
 Algorithm 1 of Ramesh & LeCun (2018):
-1. spectral interval [a, b] from Krylov (power-method) iterations (``sbp.bounds``): one
+1. spectral interval [a, b] from Krylov (power-method) iterations (``sbp.numerics.bounds``): one
    Lanczos run from each Rademacher probe, all probes in one batched block;
 2. a polynomial p ~ log on [a, b]: Chebyshev (Han et al. 2017) or Taylor
-   (Boutsidis et al. 2017) (``sbp.polynomials``);
+   (Boutsidis et al. 2017) (``sbp.numerics.polynomials``);
 3. Hutchinson's estimator tr p(G) ~ mean_i v_i^T p(G) v_i over those probes: one
    recurrence over the whole (P, B, d) block of probes. Without a graph (``torch.no_grad``)
    the recurrence is skipped when order < 2 power_iters: v^T p(G) v = d e1^T p(T) e1 for
@@ -26,13 +26,15 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .bounds import lanczos_bounds, rademacher
-from .checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
-from .jacobian import jacobian, metric_operator
-from .polynomials import chebyshev_derivative_coeffs, chebyshev_log_coeffs, taylor_log_coeffs
-from .quadrature import bidiag_quadrature, lanczos_quadrature
+from sbp.numerics.bounds import lanczos_bounds
+from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
+from sbp.numerics.dense import logdet_dense, metric_dense
+from sbp.numerics.jacobian import MetricOperator, metric_operator
+from sbp.numerics.polynomials import chebyshev_derivative_coeffs, chebyshev_log_coeffs, taylor_log_coeffs
+from sbp.numerics.quadrature import bidiag_quadrature, lanczos_quadrature
+from sbp.numerics.trace import rademacher
 
-__all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_dense", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS",
+__all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_operator", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS",
            "auto_method"]
 
 METHODS = ("chebyshev", "taylor", "slq", "bidiag", "exact", "auto")
@@ -94,20 +96,6 @@ class LogdetEstimate:
         damp = f", damping={self.damping:g}" if self.damping else ""
         return (f"LogdetEstimate(method={self.method!r}, order={self.order}, probes={self.probes}, "
                 f"logdet=[{vals}{more}], products={self.products}{damp})")
-
-
-def logdet_dense(G: Tensor) -> Tensor:
-    """log det of SPD matrices (..., d, d) by Cholesky in float64; -inf where singular."""
-    Gd = G.to(torch.float64)
-    Gd = (Gd + Gd.mT) / 2
-    L, info = torch.linalg.cholesky_ex(Gd)
-    ld = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
-    if bool((info != 0).any()):
-        ev = torch.linalg.eigvalsh(Gd)
-        ld_ev = torch.where((ev > 0).all(-1), torch.log(ev.clamp_min(1e-300)).sum(-1),
-                            torch.full_like(ev[..., 0], -math.inf))
-        ld = torch.where(info == 0, ld, ld_ev)
-    return ld.to(G.dtype)
 
 
 def _interval(value: float | Tensor | None, B: int, dtype, device, name: str) -> Tensor | None:
@@ -425,10 +413,27 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     if method == "auto":
         method = auto_method(d, order=order, probes=probes, power_iters=power_iters)
     if method == "exact":
-        J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)  # J^T J formed in float64
-        return _exact(J.mT @ J, products=d, dtype=z.dtype, damping=damping)
-    op = metric_operator(f, z, jvp_mode=jvp_mode)
-    return _estimate(op.matvec, B, d, z.dtype, z.device, method=method, order=order, probes=probes,
+        return _exact(metric_dense(f, z, jvp_mode=jvp_mode), products=d, dtype=z.dtype, damping=damping)
+    return logdet_operator(metric_operator(f, z, jvp_mode=jvp_mode), method=method, order=order, probes=probes,
+                           lower=lower, upper=upper, power_iters=power_iters, generator=generator,
+                           damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction)
+
+
+def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int = 30, probes: int = 8,
+                    lower: float | Tensor | None = None, upper: float | Tensor | None = None,
+                    power_iters: int = 20, generator: torch.Generator | int | None = None,
+                    damping: float = 0.0, grad_mode: str = "backprop",
+                    variance_reduction: str = "none") -> LogdetEstimate:
+    """The stochastic estimators of ``logdet_metric`` on a given Jacobian operator ``op``.
+
+    For callers that wrap the products of ``sbp.numerics.jacobian.metric_operator`` (for
+    example to count them); ``method`` is a stochastic one ("exact" and "auto" need ``f``).
+    """
+    _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
+    if method in ("exact", "auto"):
+        raise ValueError(f"logdet_operator takes a stochastic method, got {method!r}: use logdet_metric(f, z)")
+    out = op.output
+    return _estimate(op.matvec, op.batch, op.dim, out.dtype, out.device, method=method, order=order, probes=probes,
                      lower=lower, upper=upper, power_iters=power_iters, generator=generator,
                      damping=damping, grad_mode=grad_mode, jvp=op.jvp, vjp=op.vjp,
                      variance_reduction=variance_reduction)

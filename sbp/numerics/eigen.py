@@ -19,8 +19,9 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .checks import as_generator, check_latent, check_positive_int
-from .jacobian import jacobian, metric_operator
+from sbp.numerics.checks import as_generator, check_latent, check_positive_int
+from sbp.numerics.dense import metric_dense
+from sbp.numerics.jacobian import metric_operator
 
 __all__ = ["Eigenpairs", "metric_eigh", "metric_topk", "metric_eigenpairs", "fix_signs"]
 
@@ -63,9 +64,7 @@ def metric_eigh(f: Callable[[Tensor], Tensor], z: Tensor, k: int | None = None, 
     check_latent(z)
     k = _check_k(k, z.shape[1])
     with torch.no_grad():
-        J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)
-    G = J.mT @ J
-    G = (G + G.mT) / 2
+        G = metric_dense(f, z, jvp_mode=jvp_mode)
     lam, U = torch.linalg.eigh(G)
     lam, U = lam.flip(-1)[:, :k], U.flip(-1)[:, :, :k]
     U = fix_signs(U)

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .logdet import LogdetEstimate, logdet_metric
+from sbp.numerics.logdet import LogdetEstimate, logdet_metric
 
 __all__ = ["log_normal", "log_density_pushforward", "log_density_pullback"]
 

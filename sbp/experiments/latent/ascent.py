@@ -14,11 +14,11 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .checks import as_generator, check_latent, check_positive_int
-from .density import log_normal
-from .jacobian import jacobian
-from .logdet import logdet_dense, logdet_metric
-from .progress import progress
+from sbp.numerics.checks import as_generator, check_latent, check_positive_int
+from sbp.numerics.density import log_normal
+from sbp.numerics.dense import logdet_dense, metric_dense
+from sbp.numerics.logdet import logdet_metric
+from sbp.infra.progress import progress
 
 __all__ = ["AscentTrace", "likelihood_ascent", "logdet_along", "metric_spectrum"]
 
@@ -26,9 +26,8 @@ __all__ = ["AscentTrace", "likelihood_ascent", "logdet_along", "metric_spectrum"
 def metric_spectrum(f: Callable[[Tensor], Tensor], z: Tensor, jvp_mode: str = "reverse") -> tuple[Tensor, Tensor]:
     """Exact eigenvalues (B, d), increasing, float64, and log det of J^T J (B,), without a graph."""
     with torch.no_grad():
-        J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)
-        G = J.mT @ J
-        return torch.linalg.eigvalsh((G + G.mT) / 2), logdet_dense(G)
+        G = metric_dense(f, z, jvp_mode=jvp_mode)
+        return torch.linalg.eigvalsh(G), logdet_dense(G)
 
 
 def logdet_along(f: Callable[[Tensor], Tensor], z: Tensor, direction: Tensor, ts: Tensor,
@@ -89,7 +88,7 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
     of log det the gradient accounts for. For a generator that is piecewise linear up to
     its output nonlinearity (leaky ReLU DCGANs), J is piecewise constant and log det jumps
     at the boundaries of the linear regions; no gradient sees those jumps (notebook 04).
-    ``jvp_mode`` goes to ``sbp.jacobian``/``logdet_metric``: on CPU, differentiating
+    ``jvp_mode`` goes to ``sbp.numerics.jacobian``/``logdet_metric``: on CPU, differentiating
     through forward-mode JVPs of transposed convolutions was ~9x slower than
     ``"reverse"`` in our measurement (DCGAN, d = 32, order 20), hence the default.
     """
@@ -118,8 +117,7 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
 
     def estimate(z: Tensor):
         if method == "exact":
-            J = jacobian(f, z, jvp_mode=jvp_mode)
-            return logdet_dense(J.mT @ J)
+            return logdet_dense(metric_dense(f, z, jvp_mode=jvp_mode)).to(z.dtype)
         return logdet_metric(f, z, method=method, order=order, probes=probes, power_iters=power_iters,
                              generator=gen, jvp_mode=jvp_mode).logdet
 

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.func import jvp, vjp, vmap
 
-from .checks import check_latent, check_output
+from sbp.numerics.checks import check_latent, check_output
 
 __all__ = ["MetricOperator", "metric_operator", "jacobian", "JVP_MODES", "resolve_jvp_mode"]
 

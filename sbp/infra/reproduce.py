@@ -1,8 +1,8 @@
 """Run every notebook in order with papermill: the project's main job.
 
-    python -m sbp.reproduce                  # quick profile (CPU), every notebook
-    PROFILE=paper python -m sbp.reproduce    # the paper's settings (GPU recommended)
-    python -m sbp.reproduce --only 03 04     # some notebooks; --force reruns unchanged ones
+    python -m sbp.infra.reproduce                  # quick profile (CPU), every notebook
+    PROFILE=paper python -m sbp.infra.reproduce    # the paper's settings (GPU recommended)
+    python -m sbp.infra.reproduce --only 03 04     # some notebooks; --force reruns unchanged ones
 
 Executed copies go to ``build/notebooks/<profile>/``, never over the committed notebooks;
 figures and tables go to ``figures/``; trained models are cached in ``build/cache/`` and
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 # The run order: every notebook in notebooks/ must be listed (tests/test_project.py checks).

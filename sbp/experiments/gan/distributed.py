@@ -1,10 +1,10 @@
 """Data-parallel training across processes with PyTorch's own engine (torchrun + DDP).
 
-``torchrun --nproc_per_node=N -m sbp.train ...`` starts N processes and sets RANK,
+``torchrun --nproc_per_node=N -m sbp.experiments.gan.train ...`` starts N processes and sets RANK,
 LOCAL_RANK and WORLD_SIZE; ``from_env`` reads them, ``setup`` joins the process group
 (NCCL on CUDA, Gloo on CPU) and picks this process's device, ``wrap`` puts a model in
 ``DistributedDataParallel``. Without those variables (a notebook, a plain
-``python -m sbp.train``) everything here is a no-op and training is single-process.
+``python -m sbp.experiments.gan.train``) everything here is a no-op and training is single-process.
 """
 from __future__ import annotations
 

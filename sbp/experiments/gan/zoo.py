@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
-from .factors import FactorNet, train_factor_net
-from .io import atomic_write_bytes
-from .models.dcgan import Generator
-from .train import load_checkpoint, load_generator, spec_mismatch, train_gan
+from sbp.experiments.gan.factors import FactorNet, train_factor_net
+from sbp.infra.io import atomic_write_bytes
+from sbp.models.dcgan import Generator
+from sbp.experiments.gan.train import DEFAULTS, load_generator, train_gan
+from sbp.infra.checkpoint import load_checkpoint, remove_checkpoint, spec_mismatch
 
 __all__ = ["model_grid", "get_generator", "get_factor_net", "checkpoint_path", "PROFILES"]
 
@@ -89,13 +90,13 @@ def get_generator(name: str, cache_dir: str | os.PathLike, profile: str = "quick
     if path.exists():
         ck = load_checkpoint(path)
         keys = ("latent_dim", "width", "resolution", "iters", "seed", "lr", "decay", "batch_size", "ema", "version")
-        if spec_mismatch(ck["spec"], spec, keys):  # a cache from an older grid
+        if spec_mismatch(ck["spec"], spec, keys, DEFAULTS):  # a cache from an older grid
             if not train_if_missing:
                 raise ValueError(f"checkpoint {str(path)!r} was trained with another spec than the current "
                                  f"{profile!r} grid's {name!r}; delete it or pass train_if_missing=True")
             warnings.warn(f"retraining {name!r}: the cached checkpoint {str(path)!r} has an outdated spec",
                           RuntimeWarning, stacklevel=2)
-            path.unlink()
+            remove_checkpoint(path)
             path.with_suffix(".csv").unlink(missing_ok=True)
         else:
             done = bool(ck.get("done", False))

@@ -15,38 +15,36 @@ Data: ``data=None`` draws a fresh batch of the generated shapes data set every i
 state); a ``ShapesData``, an (N, 3, R, R) tensor or an ``ImageFolder`` are sampled by
 index with a seeded generator whose state is checkpointed.
 
-Command line: ``python -m sbp.train --help``. Several GPUs (or CPU processes): launch the same
-command with ``torchrun --nproc_per_node=N -m sbp.train ...``: every process trains a
+Command line: ``python -m sbp.experiments.gan.train --help``. Several GPUs (or CPU processes): launch the same
+command with ``torchrun --nproc_per_node=N -m sbp.experiments.gan.train ...``: every process trains a
 ``DistributedDataParallel`` replica on its own batches (``batch_size`` per process, so the
 effective batch is N x batch_size), rank 0 writes the checkpoint, which holds every rank's
-RNG state, so a distributed run resumes exactly too (with the same N). See ``sbp.distributed``.
+RNG state, so a distributed run resumes exactly too (with the same N). See ``sbp.experiments.gan.distributed``.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import csv
 import io
-import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from . import distributed
-from .data.folder import ImageFolder
-from .data.shapes import ShapesData, make_shapes
-from .io import atomic_write_bytes
-from .models.dcgan import ACTIVATIONS, Discriminator, Generator
-from .progress import progress
+from sbp.experiments.gan import distributed
+from sbp.data.folder import ImageFolder
+from sbp.data.shapes import ShapesData, make_shapes
+from sbp.infra.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint, spec_mismatch
+from sbp.infra.io import atomic_write_bytes
+from sbp.infra.progress import progress
+from sbp.infra.training import cosine_lr, cpu_threads
+from sbp.models.dcgan import ACTIVATIONS, Discriminator, Generator
 
-__all__ = ["train_gan", "load_generator", "load_checkpoint", "spec_mismatch", "DEFAULTS", "default_device",
-           "cpu_threads"]
+__all__ = ["train_gan", "load_generator", "load_checkpoint", "DEFAULTS", "TRAINING_KEYS", "default_device"]
 
 # Xiang & Li (2017) recipe, which the paper cites: RMSProp, decay 0.9, step ~1e-4, batch 32.
 DEFAULTS: dict[str, Any] = {"latent_dim": 128, "width": 64, "resolution": 64, "iters": 100_000, "seed": 0,
@@ -58,24 +56,6 @@ TRAINING_KEYS = ("latent_dim", "width", "resolution", "seed", "lr", "decay", "ba
                  "optimizer", "beta1", "lr_final", "r1")
 _REQUIRED = ("latent_dim", "width", "resolution", "iters")
 LOG_COLUMNS = ("iteration", "loss_d", "loss_g", "d_real", "d_fake")
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int | None):
-    """Temporarily run torch's CPU kernels on ``n`` threads (``None``: leave as is).
-
-    CPU training runs single-threaded by default: reductions then sum in one fixed
-    order, so a run gives the same bits whatever thread count the caller has set (a
-    notebook's 2, a test's 1), and GAN training, which amplifies last-bit differences,
-    stays reproducible between a fresh run and a cached one.
-    """
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def default_device() -> torch.device:
@@ -106,14 +86,6 @@ def _full_spec(spec: dict) -> dict:
     if not float(full["r1"]) >= 0:
         raise ValueError(f"spec['r1'] (R1 penalty weight) must be >= 0, got {full['r1']!r}")
     return full
-
-
-def step_size(spec: dict, it: int) -> float:
-    """Step size at iteration ``it``: ``lr`` (constant) or a cosine from ``lr`` to ``lr_final`` over ``iters``."""
-    lr, end = float(spec["lr"]), spec["lr_final"]
-    if end is None:
-        return lr
-    return float(end) + 0.5 * (lr - float(end)) * (1 + math.cos(math.pi * min(it, spec["iters"]) / spec["iters"]))
 
 
 def _build(spec: dict, device: torch.device):
@@ -159,18 +131,6 @@ def _sampler(data, spec: dict, device: torch.device, rank: int = 0, world: int =
     raise TypeError(f"data must be None, ShapesData, a tensor or an ImageFolder, got {type(data).__name__}")
 
 
-def _save(path: Path, state: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _write_log(path: Path, rows: list[list[float]]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -178,14 +138,6 @@ def _write_log(path: Path, rows: list[list[float]]) -> None:
     for r in rows:
         w.writerow([int(r[0])] + [f"{v:.6g}" for v in r[1:]])
     atomic_write_bytes(path, buf.getvalue().encode())
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """The checkpoint dictionary written by ``train_gan`` (tensors on the CPU)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def train_gan(spec: dict, ckpt_path: str | os.PathLike, *, data=None, device: str | torch.device | None = None,
@@ -199,7 +151,7 @@ def train_gan(spec: dict, ckpt_path: str | os.PathLike, *, data=None, device: st
     ``max_steps`` stops after that many iterations in this call (checkpointing first), as an
     interruption would. ``callback(it, losses)`` runs after every iteration. The loss log
     goes to ``log_path`` (default: the checkpoint path with suffix ``.csv``). ``dist_info``
-    (``sbp.distributed.from_env()`` under torchrun, after ``sbp.distributed.setup``):
+    (``sbp.experiments.gan.distributed.from_env()`` under torchrun, after ``sbp.experiments.gan.distributed.setup``):
     data-parallel training, see the module docstring; the logged losses are then averaged
     over the processes.
     """
@@ -221,12 +173,14 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
     g_data = torch.Generator().manual_seed(int(spec["seed"]) + 2 + 7919 * rank)
     start, log = 0, []
     acc, n_acc = torch.zeros(4, dtype=torch.float64), [0]  # losses summed since the last log row
-    if ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path)
-        diff = spec_mismatch(ck["spec"], spec, TRAINING_KEYS)
+    def same_spec(ck: dict) -> None:
+        diff = spec_mismatch(ck["spec"], spec, TRAINING_KEYS, DEFAULTS)
         if diff:
             raise ValueError(f"checkpoint {str(ckpt_path)!r} was written for a different spec "
                              f"(key: (checkpoint, requested)): {diff}")
+
+    ck = resume_checkpoint(ckpt_path, same_spec)
+    if ck is not None:
         G.load_state_dict(ck["G"])
         if G_ema is not None:
             G_ema.load_state_dict(ck["G_ema"])
@@ -261,7 +215,7 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
     def checkpoint(it: int) -> dict:
         st = state(it)
         if rank == 0:
-            _save(ckpt_path, st)
+            save_checkpoint(ckpt_path, st)
             _write_log(log_path, log)
         distributed.barrier(info)
         return st
@@ -278,7 +232,7 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
         if spec["lr_final"] is not None:
             for opt in (opt_g, opt_d):
                 for group in opt.param_groups:
-                    group["lr"] = step_size(spec, it)
+                    group["lr"] = cosine_lr(it, spec["iters"], float(spec["lr"]), float(spec["lr_final"]))
         real = draw(it, g_data)
         z = torch.randn(real.shape[0], spec["latent_dim"], generator=g_noise, device=device)
         fake = Gw(z)
@@ -319,14 +273,6 @@ def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log
     return last
 
 
-def spec_mismatch(saved: dict, spec: dict, keys: tuple[str, ...]) -> dict[str, tuple[Any, Any]]:
-    """``{key: (saved value, spec value)}`` for the ``keys`` on which a checkpoint's spec ``saved``
-    differs from ``spec``; a key absent from either (a checkpoint older than the key) counts as
-    its ``DEFAULTS`` value."""
-    value = lambda d, k: d.get(k, DEFAULTS.get(k))  # noqa: E731
-    return {k: (value(saved, k), value(spec, k)) for k in keys if value(saved, k) != value(spec, k)}
-
-
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
     """The generator of a ``train_gan`` checkpoint (its weight average when trained with ``ema``), eval mode."""
     ck = load_checkpoint(path)
@@ -337,7 +283,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sbp.train", description="Train (or resume) a DCGAN of Section 4.")
+    p = argparse.ArgumentParser(prog="python -m sbp.experiments.gan.train", description="Train (or resume) a DCGAN of Section 4.")
     p.add_argument("ckpt", help="checkpoint path (resumed when it exists); the loss log is written next to it")
     p.add_argument("--latent-dim", type=int, default=DEFAULTS["latent_dim"])
     p.add_argument("--width", type=int, default=DEFAULTS["width"])

@@ -23,14 +23,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .accuracy import relative_error as elementwise_relative_error
-from .density import log_normal
-from .energies import BOX, ENERGIES, grid, log_normalizer, sample_target, target_log_density, TARGETS
-from .logdet import METHODS, logdet_metric
-from .models.resnet2d import ResNet2d
-from .progress import progress
+from sbp.numerics.density import log_normal
+from sbp.experiments.density2d.energies import BOX, ENERGIES, grid, log_normalizer, sample_target, target_log_density, TARGETS
+from sbp.numerics.logdet import METHODS, logdet_metric
+from sbp.models.resnet2d import ResNet2d
+from sbp.infra.checkpoint import resume_checkpoint, save_checkpoint, spec_mismatch
+from sbp.infra.progress import progress
+from sbp.infra.training import cosine_lr, cpu_threads
+from sbp.numerics.errors import relative_error
 
-__all__ = ["FitResult", "relative_error", "spectral_penalty", "anneal_beta", "box_wall", "fit_reverse_kl",
+__all__ = ["FitResult", "spectral_penalty", "anneal_beta", "box_wall", "fit_reverse_kl",
            "fit_forward_kl", "reverse_kl", "forward_kl", "exact_logdet", "model_log_density_grid", "cosine_lr"]
 
 
@@ -46,17 +48,6 @@ class FitResult:
     wall_time: float  # seconds spent training in this process (excludes resumed part)
     iterations: int
     config: dict = field(default_factory=dict)
-
-
-def relative_error(estimate: Tensor, exact: Tensor) -> Tensor:
-    """Relative error of estimated log-likelihoods: mean_i |est_i - exact_i| / max(|exact_i|, 1).
-
-    Log-likelihoods cross zero during training (the Figure 1 loss goes negative), so a
-    plain |est - exact| / |exact| explodes for samples near 0; dividing by max(|exact|, 1)
-    makes it the absolute error in nats there and the relative error elsewhere.
-    The batch mean of ``sbp.accuracy.relative_error``.
-    """
-    return elementwise_relative_error(estimate, exact).mean()
 
 
 def spectral_penalty(lambda_max: Tensor, weight: float, threshold: float) -> Tensor:
@@ -98,14 +89,6 @@ def exact_logdet(f: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 4096) ->
     return torch.cat(out)
 
 
-def cosine_lr(it: int, iterations: int, lr: float, lr_final: float | None) -> float:
-    """Step size at iteration ``it`` (0-based): cosine decay from ``lr`` to ``lr_final`` over
-    ``iterations`` steps (Loshchilov & Hutter 2017, one cycle); constant ``lr`` if ``lr_final`` is None."""
-    if lr_final is None:
-        return lr
-    return lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * it / iterations))
-
-
 def _check_common(method: str, iterations: int, batch: int, lr: float, order: int, probes: int,
                   lr_final: float | None = None) -> None:
     if method not in METHODS:
@@ -117,13 +100,6 @@ def _check_common(method: str, iterations: int, batch: int, lr: float, order: in
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if lr_final is not None and not (isinstance(lr_final, (int, float)) and 0 <= lr_final <= lr):
         raise ValueError(f"lr_final must be None or a number in [0, lr], got {lr_final!r}")
-
-
-def _save_atomic(state: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator, int], tuple[Tensor, Tensor, Tensor | None]], *,
@@ -142,15 +118,18 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator, in
     hist = np.full((3, iterations), np.nan)
     start = 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+    def same_config(state: dict) -> None:
         # a constant step size can be resumed to more iterations; a schedule depends on them
-        free = ("iterations",) if lr_final is None else ()
-        same = {k: v for k, v in state["config"].items() if k not in free}
-        if same != {k: v for k, v in config.items() if k not in free}:
-            raise ValueError(f"checkpoint {ckpt} was written with another configuration: {state['config']}")
+        keys = tuple(k for k in {**state["config"], **config} if not (k == "iterations" and lr_final is None))
+        diff = spec_mismatch(state["config"], config, keys)
+        if diff:
+            raise ValueError(f"checkpoint {ckpt} was written with another configuration "
+                             f"(key: (checkpoint, requested)): {diff}")
         if state["iteration"] > iterations:
             raise ValueError(f"checkpoint {ckpt} holds {state['iteration']} iterations, more than {iterations}")
+
+    state = resume_checkpoint(ckpt, same_config) if ckpt is not None else None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
@@ -158,13 +137,9 @@ def _train(model: ResNet2d, step: Callable[[torch.Generator, torch.Generator, in
         start = state["iteration"]
         hist[:, :start] = state["hist"][:, :start]
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: one thread is faster, and the result cannot depend on the caller's count
-    try:
+    with cpu_threads(1):  # tiny ops: one thread is faster, and the result cannot depend on the caller's count
         _loop(model, step, opt, gen, probe_gen, hist, start, iterations, ckpt, checkpoint_every, show_progress, desc,
               config, lambda it: cosine_lr(it, iterations, lr, lr_final))
-    finally:
-        torch.set_num_threads(threads)
     return FitResult(model=model, method=method, loss=hist[0], penalty=hist[1], rel_error=hist[2],
                      wall_time=time.perf_counter() - t0, iterations=iterations, config=config)
 
@@ -182,9 +157,9 @@ def _loop(model, step, opt, gen, probe_gen, hist, start, iterations, ckpt, check
         hist[:, it] = (loss.item(), pen.item(), rel.item() if rel is not None else np.nan)
         done = it + 1
         if ckpt is not None and (done % checkpoint_every == 0 or done == iterations):
-            _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+            save_checkpoint(ckpt, {"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                           "probe_gen": probe_gen.get_state(),
-                          "iteration": done, "hist": hist, "config": config}, ckpt)
+                          "iteration": done, "hist": hist, "config": config})
 
 
 def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
@@ -234,7 +209,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
         if monitor and method != "exact":
             with torch.no_grad():
                 ll_exact = log_normal(z) - 0.5 * exact_logdet(model, z)
-            rel = relative_error(ll.detach(), ll_exact)
+            rel = relative_error(ll.detach(), ll_exact).mean()
         return loss, spectral_penalty(est.lambda_max, reg_weight, reg_threshold), rel
 
     config = dict(kind="reverse", energy=energy, method=method, iterations=iterations, batch=batch, lr=lr,
@@ -271,7 +246,7 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
         if monitor and method != "exact":
             with torch.no_grad():
                 ll_exact = log_normal(model(x)) + 0.5 * exact_logdet(model, x)
-            rel = relative_error(ll.detach(), ll_exact)
+            rel = relative_error(ll.detach(), ll_exact).mean()
         return -ll.mean(), ll.new_zeros(()), rel
 
     config = dict(kind="forward", target=target, method=method, iterations=iterations, batch=batch, lr=lr,

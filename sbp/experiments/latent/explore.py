@@ -1,7 +1,7 @@
 """Interactive latent-space explorer (notebook 07): move along eigenvectors of J^T J.
 
 ``explorer_state`` computes, at one latent code, the spectrum of G = J^T J and its top-k
-eigenvectors (``sbp.eigen.metric_eigh``) plus k seeded random unit directions;
+eigenvectors (``sbp.numerics.eigen.metric_eigh``) plus k seeded random unit directions;
 ``explore`` moves the code along them and returns the image and its implicit
 log-likelihood log p_Z(z) - 1/2 log det(J^T J) (Eq. 1). ``explorer_widget`` wires both
 to ipywidgets sliders. The widget is a thin shell: everything it shows comes from these
@@ -15,10 +15,10 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from .checks import check_positive_int
-from .density import log_normal
-from .eigen import metric_eigh
-from .logdet import logdet_metric
+from sbp.numerics.checks import check_positive_int
+from sbp.numerics.density import log_normal
+from sbp.numerics.eigen import metric_eigh
+from sbp.numerics.logdet import logdet_metric
 
 __all__ = ["ExplorerState", "explorer_state", "explore", "explorer_widget"]
 

@@ -23,8 +23,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .checks import as_generator, check_latent
-from .effective_dim import mean_stderr, perturbed_outputs
+from sbp.numerics.checks import as_generator, check_latent
+from sbp.experiments.latent.effective_dim import mean_stderr, perturbed_outputs
 
 __all__ = ["factor_changes", "DirectionScores", "direction_scores", "coverage", "random_orthonormal",
            "compare_directions", "factor_profile", "factor_spread"]

@@ -1,0 +1,4 @@
+"""Numerics that know no network, no data and no file: Jacobian operators (``jacobian``), the dense
+exact path (``dense``), spectral bounds (``bounds``), Lanczos quadrature (``quadrature``), polynomials
+(``polynomials``), trace estimation (``trace``), the log det facade (``logdet``), densities (``density``),
+eigenpairs of J^T J (``eigen``), errors (``errors``), input checks (``checks``)."""
