@@ -1,42 +1,88 @@
-"""Helpers shared by the notebooks: reproducible set-up, paths."""
+"""The set-up every notebook calls: profile checked, RNGs seeded, folders, data and model specs resolved.
+
+    nb = setup(profile, seed, figures_dir=figures_dir, cache_dir=cache_dir, data_dir=data_dir)
+    nb.generator, nb.figures, nb.cache, nb.data, nb.specs
+
+Figures of a notebook's default profile go to ``figures_dir`` (what the main job writes and
+the repository commits); any other profile writes to ``figures_dir/<profile>/`` (for
+example ``figures/paper/``), so a paper-profile run never overwrites the committed figures.
+"""
 from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-__all__ = ["setup", "paths"]
+from sbp.data.folder import ImageFolder
+from sbp.experiments.gan.zoo import model_grid
+
+__all__ = ["Notebook", "setup", "figures_folder", "PROFILES"]
+
+PROFILES = ("quick", "paper")
 
 
-def setup(seed: int = 0, threads: int | None = 2) -> torch.Generator:
-    """Seed every RNG, fix the CPU thread count and select the non-interactive plot backend.
+@dataclass
+class Notebook:
+    """What ``setup`` resolved for one notebook run."""
 
-    The thread count is fixed (default 2, the CI machine's cores; ``SBP_THREADS``
-    overrides it) because CPU reductions may sum in a different order with a different
-    number of threads, and nbval compares printed numbers across runs.
-    Returns a ``torch.Generator`` seeded with ``seed`` for explicit draws.
-    """
+    profile: str
+    seed: int
+    generator: torch.Generator  # seeded with ``seed``, for explicit draws
+    figures: Path  # where this run's figures and tables go
+    cache: Path  # trained models, reused within and across runs
+    data: ImageFolder | None  # a local CelebA / LSUN folder, or None for the generated shapes
+    specs: dict[str, dict] = field(default_factory=dict)  # the zoo's model specs of this profile, by name
+
+
+def figures_folder(figures_dir: str | os.PathLike, profile: str, default_profile: str = "quick") -> Path:
+    """``figures_dir`` for the default profile, ``figures_dir/<profile>`` for any other."""
+    base = Path(figures_dir)
+    return base if profile == default_profile else base / profile
+
+
+def _seed_everything(seed: int, threads: int | None) -> torch.Generator:
     import matplotlib
 
-    if "ipykernel" not in matplotlib.get_backend().lower() and "inline" not in matplotlib.get_backend().lower():
+    backend = matplotlib.get_backend().lower()
+    if "ipykernel" not in backend and "inline" not in backend:
         matplotlib.use("agg")
-    threads = int(os.environ.get("SBP_THREADS", threads or torch.get_num_threads()))
-    torch.set_num_threads(threads)
+    # fixed thread count (default 2, the CI machine's cores; SBP_THREADS overrides): CPU reductions may
+    # sum in another order with another count, and nbval compares printed numbers across runs
+    torch.set_num_threads(int(os.environ.get("SBP_THREADS", threads or torch.get_num_threads())))
     random.seed(seed)
     torch.manual_seed(seed)
-    try:
-        import numpy as np
-        np.random.seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
+    import numpy as np
+
+    np.random.seed(seed)
     return torch.Generator().manual_seed(seed)
 
 
-def paths(figures_dir: str, cache_dir: str) -> tuple[Path, Path]:
-    """Resolve and create the figures and cache folders (notebook parameters are plain str)."""
-    fig, cache = Path(figures_dir).resolve(), Path(cache_dir).resolve()
-    fig.mkdir(parents=True, exist_ok=True)
+def setup(profile: str, seed: int = 0, *, figures_dir: str = "../figures", cache_dir: str = "../build/cache",
+          data_dir: str = "", resolution: int = 64, models: list[str] | tuple[str, ...] = (),
+          default_profile: str = "quick", threads: int | None = 2) -> Notebook:
+    """Check ``profile``, seed every RNG, create the folders, open ``data_dir`` and look up ``models``.
+
+    ``data_dir``: a local image folder (CelebA, LSUN Bedroom) read at ``resolution``; empty:
+    the generated shapes (``data`` is None). ``models``: names that must be in the zoo's
+    grid of this profile (a clear error lists the known ones). ``threads``: torch's CPU
+    thread count for the notebook.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    generator = _seed_everything(seed, threads)
+    figures = figures_folder(figures_dir, profile, default_profile).resolve()
+    cache = Path(cache_dir).resolve()
+    figures.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
-    return fig, cache
+    data = ImageFolder(data_dir, resolution) if data_dir else None
+    specs = {s["name"]: s for s in model_grid(profile)}
+    unknown = [m for m in models if m not in specs]
+    if unknown:
+        raise ValueError(f"model(s) {unknown} are not in the {profile!r} grid; known: {sorted(specs)}")
+    return Notebook(profile=profile, seed=seed, generator=generator, figures=figures, cache=cache, data=data,
+                    specs=specs)

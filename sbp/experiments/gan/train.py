@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from sbp.experiments.gan import distributed
 from sbp.data.folder import ImageFolder
 from sbp.data.shapes import ShapesData, make_shapes
-from sbp.infra.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint, spec_mismatch
+from sbp.infra.checkpoint import CheckpointError, load_checkpoint, resume_checkpoint, save_checkpoint, spec_mismatch
 from sbp.infra.io import atomic_write_bytes
 from sbp.infra.progress import progress
 from sbp.infra.training import cosine_lr, cpu_threads
@@ -313,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     device = distributed.setup(info, a.device) if info is not None else a.device
     try:
         ck = train_gan(spec, a.ckpt, data=data, device=device, dist_info=info, max_steps=a.max_steps)
+    except (CheckpointError, ValueError) as exc:  # a damaged checkpoint or another spec: say so, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         distributed.teardown()
     last = ck["log"][-1] if ck["log"] else None
