@@ -1,7 +1,11 @@
-"""Root conftest: nbval does not compare stderr, where progress bars go (see CONTRIBUTING.md)."""
+"""Root conftest: nbval does not compare stderr, where progress bars go (see CONTRIBUTING.md), and the
+notebooks that nbval re-executes write their figures to build/nbval-figures/, never over the committed
+figures/ (which RESULTS.md is generated from)."""
 import os
+from pathlib import Path
 
 os.environ.setdefault("SBP_PROGRESS", "0")
+os.environ.setdefault("SBP_FIGURES_DIR", str(Path(__file__).resolve().parent / "build" / "nbval-figures"))
 
 
 def pytest_collectstart(collector):

@@ -4,13 +4,20 @@ import torch
 from sbp.experiments.notebook import figures_folder, setup
 
 
-def test_setup_resolves_folders_by_profile(tmp_path):
+def test_setup_resolves_folders_by_profile(tmp_path, monkeypatch):
+    monkeypatch.delenv("SBP_FIGURES_DIR", raising=False)
     quick = setup("quick", 3, figures_dir=str(tmp_path / "fig"), cache_dir=str(tmp_path / "cache"))
     assert quick.figures == (tmp_path / "fig").resolve() and quick.figures.is_dir() and quick.cache.is_dir()
     paper = setup("paper", 3, figures_dir=str(tmp_path / "fig"), cache_dir=str(tmp_path / "cache"))
     assert paper.figures == (tmp_path / "fig" / "paper").resolve()
     assert figures_folder("f", "paper", default_profile="paper").as_posix() == "f"
     assert quick.data is None and "w16_d16" in quick.specs and "w64_d128" in paper.specs
+
+
+def test_figures_dir_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SBP_FIGURES_DIR", str(tmp_path / "elsewhere"))
+    nb = setup("paper", figures_dir=str(tmp_path / "fig"), cache_dir=str(tmp_path / "cache"))
+    assert nb.figures == (tmp_path / "elsewhere" / "paper").resolve() and not (tmp_path / "fig").exists()
 
 
 def test_setup_seeds_every_draw(tmp_path):

@@ -32,3 +32,31 @@ def test_environment_yml_pins_match_pyproject():
     env = (ROOT / "environment.yml").read_text()
     env_pins = set(re.findall(r"^\s+- ([A-Za-z0-9_.-]+==[^\s]+)\s*$", env, flags=re.M))
     assert env_pins == pins
+
+
+def test_reproduce_knows_the_notebook_profiles():
+    from sbp.experiments.notebook import PROFILES
+    from sbp.infra.reproduce import PROFILES as RUN_PROFILES
+
+    assert RUN_PROFILES == PROFILES
+
+
+def _cells(name):
+    return json.loads((ROOT / "notebooks" / name).read_text())["cells"]
+
+
+def test_notebooks_call_the_one_setup():
+    for name in ORDER:
+        code = "".join("".join(c["source"]) for c in _cells(name) if c["cell_type"] == "code")
+        assert "setup(profile" in code, f"{name}: use sbp.experiments.notebook.setup(profile, seed, ...)"
+        assert "paths(" not in code and "model_grid(profile)" not in code, f"{name}: resolve folders and specs via setup"
+
+
+def test_first_cell_is_short_and_history_goes_to_measurements():
+    for name in ORDER:
+        cells = _cells(name)
+        first = "".join(cells[0]["source"])
+        assert len(first) <= 2000, f"{name}: first cell has {len(first)} characters; history goes to Measurements"
+        last = cells[-1]
+        assert last["cell_type"] == "markdown" and "".join(last["source"]).startswith("## Measurements"), \
+            f"{name}: the last cell must be the markdown section '## Measurements'"

@@ -6,6 +6,8 @@
 Figures of a notebook's default profile go to ``figures_dir`` (what the main job writes and
 the repository commits); any other profile writes to ``figures_dir/<profile>/`` (for
 example ``figures/paper/``), so a paper-profile run never overwrites the committed figures.
+The environment variable ``SBP_FIGURES_DIR`` replaces ``figures_dir``: the test command sets
+it (``conftest.py``), so that nbval's re-execution never rewrites the committed figures.
 """
 from __future__ import annotations
 
@@ -75,6 +77,7 @@ def setup(profile: str, seed: int = 0, *, figures_dir: str = "../figures", cache
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
     generator = _seed_everything(seed, threads)
+    figures_dir = os.environ.get("SBP_FIGURES_DIR", figures_dir)
     figures = figures_folder(figures_dir, profile, default_profile).resolve()
     cache = Path(cache_dir).resolve()
     figures.mkdir(parents=True, exist_ok=True)

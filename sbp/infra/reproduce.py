@@ -4,9 +4,10 @@
     PROFILE=paper python -m sbp.infra.reproduce    # the paper's settings (GPU recommended)
     python -m sbp.infra.reproduce --only 03 04     # some notebooks; --force reruns unchanged ones
 
-Executed copies go to ``build/notebooks/<profile>/``, never over the committed notebooks;
-figures and tables go to ``figures/``; trained models are cached in ``build/cache/`` and
-reused. A notebook whose inputs (its own file, the ``sbp`` sources, the profile) have not
+Executed copies go to ``build/notebooks/<profile>/``, never over the committed notebooks
+(nbval would collect them); figures and tables go to ``figures/`` (the default profile) or
+``figures/<profile>/``; trained models are cached in ``build/cache/`` and reused. At the end
+``RESULTS.md`` is regenerated from ``figures/`` (``sbp.infra.results``). A notebook whose inputs (its own file, the ``sbp`` sources, the profile) have not
 changed since its last successful run is skipped.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PROFILES = ("quick", "paper")  # the notebooks' profiles (sbp.experiments.notebook.PROFILES; tests compare them)
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 # The run order: every notebook in notebooks/ must be listed (tests/test_project.py checks).
@@ -56,7 +58,7 @@ def select(names: list[str], only: list[str] | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run every notebook in order (papermill).")
-    p.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=["quick", "paper"])
+    p.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=list(PROFILES))
     p.add_argument("--only", nargs="*", help="notebook names or prefixes, e.g. 03 04")
     p.add_argument("--force", action="store_true", help="rerun notebooks whose inputs have not changed")
     args = p.parse_args(argv)
@@ -91,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, status, dt in rows:
         print(f"| {name} | {status} | {dt:.1f} |")
     print(f"| total ({args.profile} profile) | | {time.perf_counter() - t_all:.1f} |")
-    print(f"figures and tables: {ROOT / 'figures'}; executed notebooks: {out_dir}")
+    from sbp.infra.results import write_results
+
+    print(f"figures and tables: {ROOT / 'figures'}; executed notebooks: {out_dir}; results page: {write_results()}")
     return 1 if any(status == "FAILED" for _, status, _ in rows) else 0
 
 
