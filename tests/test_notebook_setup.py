@@ -4,6 +4,15 @@ import torch
 from sbp.experiments.notebook import figures_folder, setup
 
 
+@pytest.fixture(autouse=True)
+def _keep_global_state():
+    """setup() seeds torch's global RNG and sets its thread count: give both back to the other tests."""
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    torch.set_num_threads(threads)
+
+
 def test_setup_resolves_folders_by_profile(tmp_path, monkeypatch):
     monkeypatch.delenv("SBP_FIGURES_DIR", raising=False)
     quick = setup("quick", 3, figures_dir=str(tmp_path / "fig"), cache_dir=str(tmp_path / "cache"))

@@ -55,15 +55,26 @@ def test_full_krylov_quadrature_is_exact_per_probe(spectrum):
          "repeated": torch.tensor([1.0] * 8 + [0.5] * 8, dtype=F64)}[spectrum]
     A = designed_map(s, D)
     G = A.T @ A
-    V = sbp.numerics.bounds.rademacher((5, 2, d), generator=torch.Generator().manual_seed(0), dtype=F64, device="cpu")
+    V = sbp.numerics.trace.rademacher((5, 2, d), generator=torch.Generator().manual_seed(0), dtype=F64, device="cpu")
     ref = logm_quadratic(G, V)
     slq = lanczos_quadrature(lambda v: v @ G, V, d, generator=torch.Generator().manual_seed(1))
     gk = bidiag_quadrature(lambda v: v @ A.T, lambda u: u @ A, V, d, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(slq.values, ref, rtol=1e-8, atol=1e-8)
     torch.testing.assert_close(gk.values, ref, rtol=1e-8, atol=1e-8)
     assert slq.solve is None and gk.solve is None  # only computed on request
-    sol = lanczos_quadrature(lambda v: v @ G, V, d, need_solve=True).solve
+    sol = lanczos_quadrature(lambda v: v @ G, V, d, need_solve=True, generator=torch.Generator().manual_seed(1)).solve
     torch.testing.assert_close(sol, torch.linalg.solve(G, V.reshape(-1, d).T).T.reshape(V.shape))
+
+
+@pytest.mark.xfail(strict=True, raises=torch.linalg.LinAlgError,
+                   reason="known bug: after a breakdown restart on a repeated spectrum, eigh of the Lanczos "
+                          "tridiagonal fails to converge for some restart vectors (seed 0 of 40 tried)")
+def test_lanczos_restart_on_repeated_spectrum_survives_every_restart_vector():
+    d, D = 16, 24
+    A = designed_map(torch.tensor([1.0] * 8 + [0.5] * 8, dtype=F64), D)
+    G = A.T @ A
+    V = sbp.numerics.trace.rademacher((5, 2, d), generator=torch.Generator().manual_seed(0), dtype=F64, device="cpu")
+    lanczos_quadrature(lambda v: v @ G, V, d, need_solve=True, generator=torch.Generator().manual_seed(0))
 
 
 @pytest.mark.parametrize("method", ["slq", "bidiag"])
