@@ -107,6 +107,8 @@ def test_evaluate_checks_its_pair(reverse_runs):
         evaluate_forward(est, ex, "U1", n=10, kl_seed=0, sample_seed=0, target_seed=0)
     with pytest.raises(TypeError, match="FitResult"):
         evaluate_reverse(est.model, ex, "U3", n=10, kl_seed=0, target_seed=0)
+    with pytest.raises(ValueError, match="n \\(evaluation samples\\)"):
+        evaluate_reverse(est, ex, "U3", n=1, kl_seed=0, target_seed=0)
 
 
 def test_evaluate_forward_matches_the_notebook_cell():

@@ -64,7 +64,9 @@ def sample_grid(log_density: Tensor | np.ndarray, n: int, *, generator: torch.Ge
     return corners.double() + h * torch.rand(n, 2, generator=generator, dtype=torch.float64)
 
 
-def _check_pair(estimator: FitResult, exact: FitResult, kind: str) -> None:
+def _check_pair(estimator: FitResult, exact: FitResult, kind: str, n: int) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+        raise ValueError(f"n (evaluation samples) must be an int >= 2, got {n!r}")
     for name, run in (("estimator", estimator), ("exact", exact)):
         if not isinstance(run, FitResult):
             raise TypeError(f"{name} must be a FitResult, got {type(run).__name__}")
@@ -93,7 +95,7 @@ def evaluate_reverse(estimator: FitResult, exact: FitResult, energy: str, *, n: 
     ``split_lower_<who>`` and ``split_window_<who>``. Returns (metrics, samples) with samples
     ``{"estimator": (n, 2), "exact": (n, 2)}``.
     """
-    _check_pair(estimator, exact, "reverse")
+    _check_pair(estimator, exact, "reverse", n)
     ev = {"estimator": reverse_kl(estimator.model, energy, n=n, seed=kl_seed),
           "exact": reverse_kl(exact.model, energy, n=n, seed=kl_seed)}
     k_est, k_ex = ev["estimator"]["kl"], ev["exact"]["kl"]
@@ -121,7 +123,7 @@ def evaluate_forward(estimator: FitResult, exact: FitResult, target: str, *, n: 
     seeded ``sample_seed``) and n exact target samples (seeded ``target_seed``). Returns (metrics,
     samples ``{"model", "target"}``, log q grids ``{"estimator", "exact"}``).
     """
-    _check_pair(estimator, exact, "forward")
+    _check_pair(estimator, exact, "forward", n)
     ev, grids, mass = {}, {}, {}
     for k, run in (("estimator", estimator), ("exact", exact)):
         ev[k] = forward_kl(run.model, target, n=n, seed=kl_seed)

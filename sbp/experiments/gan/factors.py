@@ -173,10 +173,10 @@ def explained_variance(pred: Tensor, target: Tensor) -> Tensor:
     1 for a perfect prediction, 1/N for the column means (``var`` has Bessel's correction), negative when
     worse than the mean.
     """
+    shapes = [tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__ for t in (pred, target)]
     if not (isinstance(pred, Tensor) and isinstance(target, Tensor)) or pred.shape != target.shape \
             or pred.ndim != 2 or pred.shape[0] < 2:
-        raise ValueError("pred and target must be tensors of the same shape (N >= 2, k), got "
-                         f"{getattr(pred, 'shape', type(pred).__name__)} and {getattr(target, 'shape', type(target).__name__)}")
+        raise ValueError(f"pred and target must be tensors of the same shape (N >= 2, k), got {shapes[0]} and {shapes[1]}")
     if bool(torch.isnan(pred).any()) or bool(torch.isnan(target).any()):
         raise ValueError("pred and target must not contain NaN")
     with torch.no_grad():
