@@ -1,4 +1,4 @@
-"""Measurements behind the reconstructed Section 3 settings (notebooks 01 and 02, first cell).
+"""Measurements behind the reconstructed Section 3 settings (notebooks 01 and 02, final Measurements cell).
 
 Sections (``--only NAME``, several allowed; default: all, about an hour of one CPU core):
 

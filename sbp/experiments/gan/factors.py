@@ -12,15 +12,16 @@ direction changes.
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sbp.data.shapes import FACTOR_NAMES, PERIODIC, SHAPE_NAMES, encode_factors, make_shapes
+from sbp.data.shapes import FACTOR_NAMES, PERIODIC, SHAPE_NAMES, ShapesData, encode_factors, make_shapes
 
 __all__ = ["FactorNet", "train_factor_net", "factor_features", "predict_factors", "frechet_distance",
-           "encoded_names", "generated_features"]
+           "encoded_names", "generated_features", "explained_variance", "factor_net_scores", "frechet_distances"]
 
 
 def encoded_names(names: list[str] = FACTOR_NAMES, periodic: dict[str, int] = PERIODIC) -> list[str]:
@@ -164,3 +165,46 @@ def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
     m = r @ s_b @ r
     cross = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
     return float(((mu_a - mu_b) ** 2).sum() + torch.trace(s_a) + torch.trace(s_b) - 2 * cross)
+
+
+def explained_variance(pred: Tensor, target: Tensor) -> Tensor:
+    """R^2 per column of (N, k) predictions: 1 - mean_i (pred_ij - target_ij)^2 / var_j(target); no grad.
+
+    1 for a perfect prediction, 1/N for the column means (``var`` has Bessel's correction), negative when
+    worse than the mean.
+    """
+    shapes = [tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__ for t in (pred, target)]
+    if not (isinstance(pred, Tensor) and isinstance(target, Tensor)) or pred.shape != target.shape \
+            or pred.ndim != 2 or pred.shape[0] < 2:
+        raise ValueError(f"pred and target must be tensors of the same shape (N >= 2, k), got {shapes[0]} and {shapes[1]}")
+    if bool(torch.isnan(pred).any()) or bool(torch.isnan(target).any()):
+        raise ValueError("pred and target must not contain NaN")
+    with torch.no_grad():
+        return 1 - ((pred - target) ** 2).mean(0) / target.var(0)
+
+
+def factor_net_scores(net: FactorNet, data: ShapesData) -> dict:
+    """How well ``net`` reads the factors of held-out ``data``: ``explained_variance`` of the encoded factors
+    (``r2``, a dict over ``encoded_names()``) and the accuracy of the argmax shape logit (``shape_accuracy``)."""
+    if not isinstance(data, ShapesData):
+        raise TypeError(f"data must be a ShapesData (the generated shapes), got {type(data).__name__}")
+    pred = predict_factors(net, data.images)
+    r2 = explained_variance(pred["encoded"], data.encoded_factors())
+    acc = (pred["shape_logits"].argmax(1) == data.shape).double().mean().item()
+    return {"r2": dict(zip(encoded_names(), r2.tolist())), "shape_accuracy": acc}
+
+
+def frechet_distances(generators: Mapping[str, nn.Module], net: FactorNet, real: Tensor, reference: Tensor, *,
+                      n: int = 1000, seed: int = 0) -> tuple[dict[str, float], float]:
+    """``frechet_distance`` of each generator's n samples (``generated_features``, seeded ``seed``) to the
+    ``real`` images, and the floor: the distance of a second real sample ``reference`` to ``real``.
+
+    Returns ({name: distance}, floor), in the order of ``generators``.
+    """
+    if not generators:
+        raise ValueError("generators must name at least one generator")
+    real_feats = factor_features(net, real)
+    floor = frechet_distance(real_feats, factor_features(net, reference))
+    out = {name: frechet_distance(real_feats, generated_features(G, net, n, seed=seed))
+           for name, G in generators.items()}
+    return out, floor

@@ -27,7 +27,7 @@ PROFILES = ("quick", "paper")
 
 # quick: generated shapes at 32x32, sized to train on a 2-core CPU in minutes; samples are
 # drawn from an EMA of the generator's weights (decay 0.99), which smooths the noise of the
-# last steps at step size 1e-3 (notebook 03's first cell has the measurements).
+# last steps at step size 1e-3 (notebook 03's Measurements cell, its last, has the measurements).
 # paper: 64x64 (CelebA / LSUN are 64x64 in the paper), the recipe's latent size 128 and
 # DCGAN's usual widths; the paper's iteration count is lost from our copy, 100k is ours.
 _GRIDS = {
