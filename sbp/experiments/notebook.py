@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 
 from sbp.data.folder import ImageFolder
-from sbp.experiments.gan.zoo import model_grid
+from sbp.experiments.gan.zoo import model_specs
 
 __all__ = ["Notebook", "setup", "figures_folder", "PROFILES"]
 
-PROFILES = ("quick", "paper")
+PROFILES = ("quick", "reference", "paper")
 
 
 @dataclass
@@ -83,7 +83,7 @@ def setup(profile: str, seed: int = 0, *, figures_dir: str = "../figures", cache
     figures.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
     data = ImageFolder(data_dir, resolution) if data_dir else None
-    specs = {s["name"]: s for s in model_grid(profile)}
+    specs = {s["name"]: s for s in model_specs(profile)}
     unknown = [m for m in models if m not in specs]
     if unknown:
         raise ValueError(f"model(s) {unknown} are not in the {profile!r} grid; known: {sorted(specs)}")

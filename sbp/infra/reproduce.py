@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROFILES = ("quick", "paper")  # the notebooks' profiles (sbp.experiments.notebook.PROFILES; tests compare them)
+PROFILES = ("quick", "reference", "paper")  # the notebooks' profiles (sbp.experiments.notebook.PROFILES; tests compare them)
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 # The run order: every notebook in notebooks/ must be listed (tests/test_project.py checks).
