@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -21,7 +22,7 @@ from sbp.models.dcgan import Generator
 from sbp.experiments.gan.train import DEFAULTS, load_generator, train_gan
 from sbp.infra.checkpoint import load_checkpoint, remove_checkpoint, spec_mismatch
 
-__all__ = ["model_grid", "get_generator", "get_factor_net", "checkpoint_path", "PROFILES"]
+__all__ = ["model_grid", "grid_axes", "GridAxes", "get_generator", "get_factor_net", "checkpoint_path", "PROFILES"]
 
 PROFILES = ("quick", "paper")
 
@@ -62,6 +63,22 @@ def model_grid(profile: str = "quick") -> list[dict]:
                       "ema": g["ema"], "version": VERSION, "ckpt_every": max(100, g["iters"] // 10),
                       "profile": profile})
     return specs
+
+
+class GridAxes(NamedTuple):
+    """The two axes of a profile's grid: widths at a fixed latent size, latent sizes at a fixed width."""
+
+    fixed_d: int
+    widths: tuple[int, ...]
+    fixed_w: int
+    latents: tuple[int, ...]
+
+
+def grid_axes(profile: str = "quick") -> GridAxes:
+    """The fixed latent size, the widths varied at it, the fixed width and the latent sizes varied at it."""
+    g = _check_profile(profile)
+    return GridAxes(fixed_d=g["fixed_d"], widths=tuple(g["widths"]), fixed_w=g["fixed_w"],
+                    latents=tuple(g["latents"]))
 
 
 def _spec(name: str, profile: str) -> dict:
