@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from latent_models import tiny_conv_generator
-from sbp.experiments.latent.ascent import likelihood_ascent, metric_spectrum
-from sbp.numerics.density import log_density_pushforward
+from sbp.experiments.latent.ascent import likelihood_ascent, loglik_gradient, metric_spectrum, nearest_neighbour_distance
+from sbp.numerics.density import log_density_pushforward, log_normal
+from sbp.numerics.logdet import logdet_metric
 
 
 def test_linear_map_ascends_to_origin_with_constant_condition():
@@ -89,3 +90,42 @@ def test_logdet_along_a_line_smooth_and_relu():
     assert float(deriv.abs()) < 1e-9 and float(vals.max() - vals.min()) > 0.1  # flat pieces, jumps between
     with pytest.raises(ValueError, match="direction"):
         logdet_along(lambda x: x @ A.T, z, torch.zeros(3, dtype=torch.float64), ts)
+
+
+def test_loglik_gradient_exact_is_minus_z_for_a_linear_map():
+    """log det(A^T A) does not depend on z, so grad log p_G = grad log N(z; 0, I) = -z."""
+    g = torch.Generator().manual_seed(2)
+    A = torch.randn(9, 4, generator=g, dtype=torch.float64)
+    z = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    grad = loglik_gradient(lambda z: z @ A.T, z, method="exact")
+    torch.testing.assert_close(grad, -z, rtol=1e-10, atol=1e-10)
+    assert not z.requires_grad
+
+
+def test_loglik_gradient_matches_autograd_of_the_density():
+    f = tiny_conv_generator(5)
+    z = torch.randn(2, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    zr = z.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad(log_density_pushforward(f, zr, method="exact")[0].sum(), zr)
+    torch.testing.assert_close(loglik_gradient(f, z, method="exact"), ref, rtol=1e-8, atol=1e-10)
+    # the estimator's gradient: the same probes (seed) give the same numbers as differentiating logdet_metric
+    kw = dict(order=12, probes=3, power_iters=6, generator=7, jvp_mode="reverse")
+    zr = z.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad((log_normal(zr) - 0.5 * logdet_metric(f, zr, **kw).logdet).sum(), zr)
+    assert torch.equal(loglik_gradient(f, z, method="chebyshev", **kw), ref)
+    with pytest.raises(ValueError, match="2-D"):
+        loglik_gradient(f, z[0], method="exact")
+
+
+def test_nearest_neighbour_distance_against_brute_force():
+    g = torch.Generator().manual_seed(4)
+    ref = torch.randn(7, 2, 3, 3, generator=g)
+    x = torch.cat([ref[[5]] + 0.0, torch.randn(3, 2, 3, 3, generator=g, dtype=torch.float64)])
+    out = nearest_neighbour_distance(x, ref)
+    brute = torch.tensor([min(float((a.float() - b).norm()) for b in ref) for a in x])
+    torch.testing.assert_close(out, brute, rtol=1e-5, atol=1e-5)
+    assert out.dtype == torch.float32 and float(out[0]) < 1e-3
+    with pytest.raises(ValueError, match="must match"):
+        nearest_neighbour_distance(x, ref[:, :1])
+    with pytest.raises(ValueError, match="one sample per row"):
+        nearest_neighbour_distance(torch.zeros(3), ref)

@@ -156,3 +156,30 @@ def test_gpytorch_slq_exact_at_full_steps_on_identity_multiple():
     G = 3.0 * torch.eye(5, dtype=F64)[None]
     ld = bm.gpytorch_slq_logdet(G, steps=5, probes=4, seed=0)
     assert ld.item() == pytest.approx(5 * math.log(3.0), rel=1e-6)
+
+
+def test_peak_rss_vs_order_runs_one_step_per_mode_and_order(monkeypatch):
+    import sbp.experiments.benchmark.cost as cost
+
+    calls = []
+
+    def fake_step(method, mode, order, **kw):
+        calls.append((method, mode, order, kw))
+        return {"peak_mb": float(order), "wall": 0.0, "logdet": 0.0, "products": 1}
+
+    monkeypatch.setattr(cost, "peak_rss_step", fake_step)
+    rows = bm.peak_rss_vs_order((10, 100), d=16, batch=2, probes=4, width=8)
+    assert [(r["grad_mode"], r["order"]) for r in rows] == [("backprop", 10), ("backprop", 100), ("lowmem", 10),
+                                                           ("lowmem", 100)]
+    assert all(r["method"] == "chebyshev" and r["peak_mb"] == r["order"] for r in rows)
+    assert calls[0][3] == dict(d=16, batch=2, probes=4, width=8)
+    with pytest.raises(ValueError, match="empty"):
+        bm.peak_rss_vs_order(())
+    with pytest.raises(ValueError, match="order"):
+        bm.peak_rss_vs_order((0,))
+
+
+def test_crossovers_between_neighbouring_sizes():
+    rows = [{"d": d, "faster": f} for d, f in ((32, "exact"), (128, "exact"), (512, "chebyshev"), (1024, "exact"))]
+    assert bm.crossovers(rows) == [(128, 512), (512, 1024)]
+    assert bm.crossovers(rows[:2]) == [] and bm.crossovers([]) == []

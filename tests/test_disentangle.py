@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sbp.experiments.latent.disentangle import (compare_directions, coverage, direction_scores, factor_changes, factor_profile, factor_spread,
-                             random_orthonormal)
+                             group_rms, random_orthonormal)
 from sbp.numerics.eigen import metric_eigh
 from sbp.models.factor_toy import random_rotation, stripe_generator, stripe_predictor
 
@@ -74,3 +74,15 @@ def test_factor_spread_of_uniform_angle_and_linear_factor():
     readings = torch.stack([x, torch.cos(theta), torch.sin(theta)], 1)
     s = factor_spread(readings, [[0], [1, 2]])
     torch.testing.assert_close(s, torch.tensor([2 / math.sqrt(12), 1.0], dtype=torch.float64), rtol=1e-3, atol=0)
+
+
+def test_group_rms_per_factor():
+    x = torch.tensor([[3.0, 4.0, 1.0], [0.0, 0.0, -3.0]])
+    out = group_rms(x, [[0, 1], [2]])
+    torch.testing.assert_close(out, torch.tensor([(25 / 2) ** 0.5, (10 / 2) ** 0.5]))
+    with pytest.raises(ValueError, match="columns in"):
+        group_rms(x, [[0, 3]])
+    with pytest.raises(ValueError, match="non-empty"):
+        group_rms(x, [[]])
+    with pytest.raises(ValueError, match="tensor"):
+        group_rms(x[0], [[0]])

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from latent_models import tiny_conv_generator
-from sbp.numerics.eigen import metric_eigenpairs, metric_eigh, metric_topk
+from sbp.numerics.eigen import (compare_eigenpairs, eigenvalue_error, eigenvector_alignment, metric_eigenpairs, metric_eigh,
+                                metric_topk, relative_eigengap)
 from sbp.numerics.jacobian import jacobian
 
 
@@ -66,3 +67,41 @@ def test_bad_input():
         metric_eigenpairs(f, z, method="lanczos")
     with pytest.raises(TypeError, match="z must be a torch.Tensor"):
         metric_topk(f, [[0.0] * 6], 2)
+
+
+def test_eigen_check_metrics_on_known_inputs():
+    values = torch.tensor([[4.0, 2.0, 1.0]])
+    ref = torch.tensor([[5.0, 2.0, 1.0, 0.5]])
+    torch.testing.assert_close(eigenvalue_error(values, ref), torch.tensor([[0.2, 0.0, 0.0]]))
+    torch.testing.assert_close(relative_eigengap(ref, 3), torch.tensor([[0.6, 0.5, 0.5]]))
+    eye = torch.eye(4)[None]
+    vecs = torch.stack([-eye[0, :, 0], (eye[0, :, 1] + eye[0, :, 2]) / 2 ** 0.5], 1)[None]  # (1, 4, 2)
+    torch.testing.assert_close(eigenvector_alignment(vecs, eye), torch.tensor([[1.0, 0.5 ** 0.5]]))
+    with pytest.raises(ValueError, match="lambda_"):
+        relative_eigengap(ref, 4)
+    with pytest.raises(ValueError, match="at least as many pairs"):
+        eigenvalue_error(ref, values)
+    with pytest.raises(ValueError, match="3-D"):
+        eigenvector_alignment(vecs[0], eye)
+
+
+def test_compare_eigenpairs_of_subspace_iteration_against_dense():
+    d, k = 10, 3
+    f = tiny_conv_generator(d)
+    z = torch.randn(4, d, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    exact = metric_eigh(f, z)
+    top = metric_topk(f, z[:2], k, iters=300, tol=1e-10, generator=0)
+    ref = exact.first(2)
+    assert ref.values.shape == (2, d) and torch.equal(ref.vectors, exact.vectors[:2])
+    check = compare_eigenpairs(top, ref)
+    assert check["max_rel_eigenvalue_error"] < 1e-8 and check["min_abs_cosine_eigenvector"] > 1 - 1e-6
+    assert check["median_abs_cosine_eigenvector"] >= check["min_abs_cosine_eigenvector"]
+    gap = (exact.values[:2, :k] - exact.values[:2, 1:k + 1]) / exact.values[:2, :k]
+    assert check["min_rel_eigengap"] == gap.min().item()
+    # a solver stopped early is seen: one iteration leaves larger errors
+    rough = compare_eigenpairs(metric_topk(f, z[:2], k, iters=1, oversample=0, generator=0), ref)
+    assert rough["max_rel_eigenvalue_error"] > 1e3 * check["max_rel_eigenvalue_error"]
+    with pytest.raises(ValueError, match="must match"):
+        compare_eigenpairs(top, exact)
+    with pytest.raises(ValueError, match="number of codes"):
+        exact.first(5)

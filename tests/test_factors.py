@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from sbp.data.shapes import make_shapes
-from sbp.experiments.gan.factors import (FactorNet, encoded_names, factor_features, factor_net_scores, frechet_distance,
-                                        predict_factors, train_factor_net)
+from sbp.data.shapes import FACTOR_NAMES, make_shapes
+from sbp.experiments.gan.factors import (FactorNet, encoded_names, factor_features, factor_groups, factor_net_scores,
+                                         factor_readings, frechet_distance, predict_factors, reading_names,
+                                         train_factor_net, true_readings)
 
 
 def test_frechet_known_answers():
@@ -118,3 +119,31 @@ def test_factor_net_scores_and_frechet_distances_are_the_notebook_cells():
         factor_net_scores(net, real.images)
     with pytest.raises(ValueError, match="at least one generator"):
         frechet_distances({}, net, real.images, other.images)
+
+
+def test_factor_groups_cover_the_reading_columns_by_name():
+    names = reading_names()
+    groups = factor_groups()
+    assert list(groups) == FACTOR_NAMES + ["shape"]
+    # each factor owns exactly the columns named after it (name, or name_cos / name_sin / name_p<i>)
+    by_prefix = {f: [i for i, c in enumerate(names) if c == f or c.startswith(f + "_")] for f in groups}
+    assert groups == by_prefix
+    assert groups["rotation"] == [3, 4] and groups["hue"] == [5, 6] and groups["shape"] == [9, 10, 11]
+    assert sorted(i for g in groups.values() for i in g) == list(range(len(names)))
+
+
+def test_readings_of_data_and_of_the_network_have_the_same_columns():
+    data = make_shapes(5, 32, seed=3)
+    truth = true_readings(data)
+    assert truth.shape == (5, len(reading_names())) and truth.dtype == torch.float32
+    shape_cols = factor_groups()["shape"]
+    assert torch.equal(truth[:, shape_cols].argmax(1), data.shape) and torch.equal(truth[:, shape_cols].sum(1),
+                                                                                  torch.ones(5))
+    assert torch.equal(truth[:, :shape_cols[0]], data.encoded_factors())
+    net = FactorNet(32)
+    p = predict_factors(net, data.images)
+    read = factor_readings(net, data.images)
+    assert torch.equal(read, torch.cat([p["encoded"], p["shape_logits"].softmax(-1)], 1))
+    torch.testing.assert_close(read[:, shape_cols].sum(1), torch.ones(5))
+    with pytest.raises(TypeError, match="ShapesData"):
+        true_readings(data.images)

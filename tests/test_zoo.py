@@ -1,6 +1,6 @@
 import pytest
 
-from sbp.experiments.gan.zoo import checkpoint_path, model_grid
+from sbp.experiments.gan.zoo import checkpoint_path, grid_axes, model_grid
 
 
 @pytest.mark.parametrize("profile", ["quick", "paper"])
@@ -52,3 +52,18 @@ def test_get_generator_trains_once_then_loads_and_retrains_stale(tmp_path, monke
     with pytest.warns(RuntimeWarning, match="outdated"):
         zoo.get_generator("w2_d3", tmp_path, device="cpu")
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_grid_axes_are_the_grid_sweeps(profile):
+    axes = grid_axes(profile)
+    grid = model_grid(profile)
+    at_fixed_d = [s["width"] for s in grid if s["latent_dim"] == axes.fixed_d]
+    at_fixed_w = [s["latent_dim"] for s in grid if s["width"] == axes.fixed_w]
+    assert sorted(at_fixed_d) == sorted(axes.widths) and sorted(at_fixed_w) == sorted(axes.latents)
+    assert len(axes.widths) >= 3 and len(axes.latents) >= 3
+    # the most common latent size and width of the grid, the vote notebook 06 used to take
+    vote = lambda key: max({s[key] for s in grid}, key=lambda v: sum(s[key] == v for s in grid))  # noqa: E731
+    assert (axes.fixed_d, axes.fixed_w) == (vote("latent_dim"), vote("width"))
+    with pytest.raises(ValueError, match="profile"):
+        grid_axes("fast")

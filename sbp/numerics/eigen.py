@@ -23,7 +23,8 @@ from sbp.numerics.checks import as_generator, check_latent, check_positive_int
 from sbp.numerics.dense import metric_dense
 from sbp.numerics.jacobian import metric_operator
 
-__all__ = ["Eigenpairs", "metric_eigh", "metric_topk", "metric_eigenpairs", "fix_signs"]
+__all__ = ["Eigenpairs", "metric_eigh", "metric_topk", "metric_eigenpairs", "fix_signs", "eigenvalue_error",
+           "eigenvector_alignment", "relative_eigengap", "compare_eigenpairs"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,14 @@ class Eigenpairs:
     def condition(self) -> Tensor:
         """lambda_max / lambda_min over the pairs computed (the true condition number for k = d)."""
         return self.values[:, 0] / self.values[:, -1]
+
+    def first(self, n: int) -> "Eigenpairs":
+        """The pairs of the first ``n`` latent codes (rows)."""
+        n = check_positive_int(n, "n")
+        if n > self.values.shape[0]:
+            raise ValueError(f"n must be <= the number of codes {self.values.shape[0]}, got {n}")
+        return Eigenpairs(values=self.values[:n], vectors=self.vectors[:n], residuals=self.residuals[:n],
+                          method=self.method, iterations=self.iterations)
 
 
 def fix_signs(vectors: Tensor) -> Tensor:
@@ -128,3 +137,58 @@ def metric_eigenpairs(f: Callable[[Tensor], Tensor], z: Tensor, k: int | None = 
     if method == "exact" or (method == "auto" and z.shape[1] <= exact_max_dim):
         return metric_eigh(f, z, k, jvp_mode=kw.get("jvp_mode", "auto"))
     return metric_topk(f, z, _check_k(k, z.shape[1]), **kw)
+
+
+def _check_against(approx: Tensor, reference: Tensor, name: str, ndim: int) -> int:
+    """The number k of approximate pairs (last axis), after checking shapes against the reference."""
+    if approx.dim() != ndim or reference.dim() != ndim:
+        raise ValueError(f"{name} and its reference must be {ndim}-D, got shapes {tuple(approx.shape)} and "
+                         f"{tuple(reference.shape)}")
+    k = approx.shape[-1]
+    if approx.shape[:-1] != reference.shape[:-1] or reference.shape[-1] < k:
+        raise ValueError(f"{name} {tuple(approx.shape)} must match its reference {tuple(reference.shape)} except in "
+                         "the last axis, where the reference needs at least as many pairs")
+    return k
+
+
+def eigenvalue_error(values: Tensor, reference: Tensor) -> Tensor:
+    """|lambda_i - lambda_i^ref| / lambda_i^ref (B, k) of approximate eigenvalues (B, k) against
+    reference eigenvalues (B, >= k), both in decreasing order (e.g. ``metric_topk`` against ``metric_eigh``)."""
+    k = _check_against(values, reference, "values", 2)
+    ref = reference[:, :k]
+    return ((values - ref) / ref).abs()
+
+
+def eigenvector_alignment(vectors: Tensor, reference: Tensor) -> Tensor:
+    """|u_i^T u_i^ref| (B, k) for unit eigenvectors (B, d, k) against reference ones (B, d, >= k):
+    1 where the approximate eigenvector is the reference one up to sign."""
+    k = _check_against(vectors, reference, "vectors", 3)
+    return (vectors * reference[:, :, :k]).sum(1).abs()
+
+
+def relative_eigengap(values: Tensor, k: int) -> Tensor:
+    """(lambda_i - lambda_{i+1}) / lambda_i for i = 1..k (B, k), from decreasing eigenvalues (B, > k).
+
+    Subspace iteration resolves eigenvector i only as well as this gap separates it (the
+    error of pair i falls like (lambda_{i+1} / lambda_i)^iteration for a block of size i).
+    """
+    k = check_positive_int(k, "k")
+    if values.dim() != 2 or values.shape[1] <= k:
+        raise ValueError(f"values must be (B, m) with m > k={k} (the gap of pair k needs lambda_(k+1)), "
+                         f"got shape {tuple(values.shape)}")
+    return (values[:, :k] - values[:, 1:k + 1]) / values[:, :k]
+
+
+def compare_eigenpairs(approx: Eigenpairs, reference: Eigenpairs) -> dict[str, float]:
+    """Accuracy of approximate eigenpairs (k per code) against reference ones at the same codes.
+
+    Returns ``max_rel_eigenvalue_error`` (max of ``eigenvalue_error``),
+    ``min_abs_cosine_eigenvector`` and ``median_abs_cosine_eigenvector`` (of
+    ``eigenvector_alignment``) and ``min_rel_eigengap`` (of the reference's
+    ``relative_eigengap`` over the k pairs; it needs k + 1 reference eigenvalues).
+    """
+    rel = eigenvalue_error(approx.values, reference.values)
+    align = eigenvector_alignment(approx.vectors, reference.vectors)
+    gap = relative_eigengap(reference.values, approx.values.shape[1])
+    return {"max_rel_eigenvalue_error": rel.max().item(), "min_abs_cosine_eigenvector": align.min().item(),
+            "median_abs_cosine_eigenvector": align.median().item(), "min_rel_eigengap": gap.min().item()}

@@ -159,6 +159,26 @@ def peak_rss_step(method: str, grad_mode: str, order: int, *, d: int = 64, batch
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def peak_rss_vs_order(orders: Sequence[int], *, method: str = "chebyshev",
+                      grad_modes: Sequence[str] = ("backprop", "lowmem"), d: int = 64, batch: int = 4,
+                      probes: int = 4, width: int = 16) -> list[dict]:
+    """``peak_rss_step`` for each grad_mode, then each order (one fresh process each): rows with
+    ``method``, ``grad_mode``, ``order`` and the step's ``peak_mb``, ``wall``, ``logdet``, ``products``."""
+    orders = [check_positive_int(o, "order") for o in orders]
+    if not orders or not grad_modes:
+        raise ValueError("orders and grad_modes must not be empty")
+    rows = []
+    for mode in grad_modes:
+        for order in orders:
+            r = peak_rss_step(method, mode, order, d=d, batch=batch, probes=probes, width=width)
+            rows.append({"method": method, "grad_mode": mode, "order": order, **r})
+    return rows
+
+
+def crossovers(time_rows: Sequence[dict]) -> list[tuple[int, int]]:
+    """Neighbouring latent sizes (d, d') of ``wall_time_vs_exact`` rows between which the faster method changes."""
+    return [(a["d"], b["d"]) for a, b in zip(time_rows, time_rows[1:]) if a["faster"] != b["faster"]]
+
 
 def _geomean(xs: Sequence[float]) -> float:
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else math.nan

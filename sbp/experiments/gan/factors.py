@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from sbp.data.shapes import FACTOR_NAMES, PERIODIC, SHAPE_NAMES, ShapesData, encode_factors, make_shapes
 
 __all__ = ["FactorNet", "train_factor_net", "factor_features", "predict_factors", "frechet_distance",
-           "encoded_names", "generated_features", "explained_variance", "factor_net_scores", "frechet_distances"]
+           "encoded_names", "generated_features", "explained_variance", "factor_net_scores", "frechet_distances",
+           "reading_names", "factor_groups", "factor_readings", "true_readings"]
 
 
 def encoded_names(names: list[str] = FACTOR_NAMES, periodic: dict[str, int] = PERIODIC) -> list[str]:
@@ -30,6 +31,41 @@ def encoded_names(names: list[str] = FACTOR_NAMES, periodic: dict[str, int] = PE
     for n in names:
         out += [f"{n}_cos", f"{n}_sin"] if n in periodic else [n]
     return out
+
+
+def reading_names() -> list[str]:
+    """Columns of ``factor_readings`` / ``true_readings``: ``encoded_names()``, then one
+    probability per shape class ("shape_p0", "shape_p1", ...)."""
+    return encoded_names() + [f"shape_p{i}" for i in range(len(SHAPE_NAMES))]
+
+
+def factor_groups() -> dict[str, list[int]]:
+    """Each factor of the shapes data (``FACTOR_NAMES``, then "shape") -> its columns of ``reading_names()``.
+
+    A periodic factor owns its (cos, sin) pair, the shape class its class probabilities, any
+    other factor one column: {"x": [0], "y": [1], "scale": [2], "rotation": [3, 4], ...}.
+    """
+    groups, j = {}, 0
+    for name in FACTOR_NAMES:
+        width = 2 if name in PERIODIC else 1
+        groups[name] = list(range(j, j + width))
+        j += width
+    groups["shape"] = list(range(j, j + len(SHAPE_NAMES)))
+    return groups
+
+
+def factor_readings(net: "FactorNet", images: Tensor) -> Tensor:
+    """What ``net`` reads from images (N, 3, R, R): (N, E + S), the encoded factors of
+    ``predict_factors`` then the shape class probabilities (softmax of its logits); differentiable."""
+    p = predict_factors(net, images)
+    return torch.cat([p["encoded"], p["shape_logits"].softmax(-1)], 1)
+
+
+def true_readings(data: ShapesData) -> Tensor:
+    """The columns of ``factor_readings`` for data with known factors: encoded factors, one-hot shape class."""
+    if not isinstance(data, ShapesData):
+        raise TypeError(f"data must be a ShapesData (make_shapes), got {type(data).__name__}")
+    return torch.cat([data.encoded_factors(), F.one_hot(data.shape, len(data.shape_names)).float()], 1)
 
 
 class FactorNet(nn.Module):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -25,8 +26,8 @@ from sbp.infra.checkpoint import load_checkpoint, remove_checkpoint, spec_mismat
 from sbp.infra.io import atomic_write_bytes
 from sbp.models.dcgan import Generator
 
-__all__ = ["model_grid", "model_spec", "get_generator", "get_factor_net", "checkpoint_path", "training_log_path",
-           "PROFILES"]
+__all__ = ["model_grid", "model_specs", "model_spec", "grid_axes", "GridAxes", "get_generator", "get_factor_net",
+           "checkpoint_path", "training_log_path", "PROFILES"]
 
 PROFILES = ("quick", "reference", "paper")
 
@@ -81,6 +82,22 @@ def model_grid(profile: str = "quick") -> list[dict]:
         seen.add((w, d))
         specs.append(_make_spec(g, profile, f"w{w}_d{d}", w, d))
     return specs
+
+
+class GridAxes(NamedTuple):
+    """The two axes of a profile's grid: widths at a fixed latent size, latent sizes at a fixed width."""
+
+    fixed_d: int
+    widths: tuple[int, ...]
+    fixed_w: int
+    latents: tuple[int, ...]
+
+
+def grid_axes(profile: str = "quick") -> GridAxes:
+    """The fixed latent size, the widths varied at it, the fixed width and the latent sizes varied at it."""
+    g = _check_profile(profile)
+    return GridAxes(fixed_d=g["fixed_d"], widths=tuple(g["widths"]), fixed_w=g["fixed_w"],
+                    latents=tuple(g["latents"]))
 
 
 def model_specs(profile: str = "quick") -> list[dict]:

@@ -20,7 +20,8 @@ from sbp.numerics.dense import logdet_dense, metric_dense
 from sbp.numerics.logdet import logdet_metric
 from sbp.infra.progress import progress
 
-__all__ = ["AscentTrace", "likelihood_ascent", "logdet_along", "metric_spectrum"]
+__all__ = ["AscentTrace", "likelihood_ascent", "loglik_gradient", "logdet_along", "metric_spectrum",
+           "nearest_neighbour_distance"]
 
 
 def metric_spectrum(f: Callable[[Tensor], Tensor], z: Tensor, jvp_mode: str = "reverse") -> tuple[Tensor, Tensor]:
@@ -45,6 +46,48 @@ def logdet_along(f: Callable[[Tensor], Tensor], z: Tensor, direction: Tensor, ts
     z0 = z.detach().clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(logdet_metric(f, z0, method="exact", jvp_mode=jvp_mode).logdet.sum(), z0)
     return values, (grad * u).sum().to(torch.float64).detach()
+
+
+def _objective_logdet(f: Callable[[Tensor], Tensor], z: Tensor, method: str, *, order: int, probes: int,
+                      power_iters: int, generator: torch.Generator | int | None, jvp_mode: str) -> Tensor:
+    """log det(J^T J) (B,) in z's dtype, differentiable in z: dense float64 for ``"exact"``, else the estimate."""
+    if method == "exact":
+        return logdet_dense(metric_dense(f, z, jvp_mode=jvp_mode)).to(z.dtype)
+    return logdet_metric(f, z, method=method, order=order, probes=probes, power_iters=power_iters,
+                         generator=generator, jvp_mode=jvp_mode).logdet
+
+
+def loglik_gradient(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "chebyshev", order: int = 30,
+                    probes: int = 8, power_iters: int = 20, generator: torch.Generator | int | None = None,
+                    jvp_mode: str = "reverse") -> Tensor:
+    """Gradient in z of log p_G(G(z)) = log p_Z(z) - 1/2 log det(J^T J) (Eq. 1) at each row of ``z`` (B, d).
+
+    ``method="exact"`` differentiates the dense float64 log det (``sbp.numerics.dense``);
+    any other method differentiates ``logdet_metric``'s estimate (Eq. 3 taken with respect
+    to z), with ``order``, ``probes``, ``power_iters`` and ``generator`` passed on. This is
+    the gradient ``likelihood_ascent`` follows (rows are independent: the objective is
+    their sum). Returns (B, d) in z's dtype; ``z`` itself is left untouched.
+    """
+    z = check_latent(z, "z").detach().clone().requires_grad_(True)
+    ld = _objective_logdet(f, z, method, order=order, probes=probes, power_iters=power_iters, generator=generator,
+                           jvp_mode=jvp_mode)
+    (grad,) = torch.autograd.grad((log_normal(z) - 0.5 * ld).sum(), z)
+    return grad
+
+
+def nearest_neighbour_distance(x: Tensor, reference: Tensor) -> Tensor:
+    """Euclidean distance (N,) from each of ``x`` (N, ...) to its nearest row of ``reference`` (M, ...).
+
+    Both are flattened per sample and compared in float32: pixel distance to the nearest
+    training image, the number that makes "aberrant outputs" of Section 4 measurable.
+    """
+    if not isinstance(x, Tensor) or not isinstance(reference, Tensor) or x.dim() < 2 or reference.dim() < 2:
+        raise ValueError("x and reference must be tensors of shape (N, ...) with one sample per row")
+    a, b = x.flatten(1).float(), reference.flatten(1).float()
+    if a.shape[1] != b.shape[1] or b.shape[0] < 1:
+        raise ValueError(f"x has {a.shape[1]} values per sample and reference {b.shape[1]} (with {b.shape[0]} "
+                         "rows); they must match and reference must not be empty")
+    return torch.cdist(a, b).min(1).values
 
 
 @dataclass
@@ -115,11 +158,9 @@ def likelihood_ascent(f: Callable[[Tensor], Tensor], z0: Tensor, *, steps: int =
             trace.latents.append(z.detach().clone())
             trace.logdet_first_order.append(seen.clone())
 
-    def estimate(z: Tensor):
-        if method == "exact":
-            return logdet_dense(metric_dense(f, z, jvp_mode=jvp_mode)).to(z.dtype)
-        return logdet_metric(f, z, method=method, order=order, probes=probes, power_iters=power_iters,
-                             generator=gen, jvp_mode=jvp_mode).logdet
+    def estimate(z: Tensor) -> Tensor:
+        return _objective_logdet(f, z, method, order=order, probes=probes, power_iters=power_iters, generator=gen,
+                                 jvp_mode=jvp_mode)
 
     z = z0.detach().clone().requires_grad_(True)
     seen = torch.zeros(z0.shape[0], dtype=z0.dtype, device=z0.device)

@@ -27,7 +27,7 @@ from sbp.numerics.checks import as_generator, check_latent
 from sbp.experiments.latent.effective_dim import mean_stderr, perturbed_outputs
 
 __all__ = ["factor_changes", "DirectionScores", "direction_scores", "coverage", "random_orthonormal",
-           "compare_directions", "factor_profile", "factor_spread"]
+           "compare_directions", "factor_profile", "factor_spread", "group_rms"]
 
 
 def factor_changes(predictor: Callable[[Tensor], Tensor], f: Callable[[Tensor], Tensor], z: Tensor,
@@ -112,6 +112,21 @@ def factor_spread(readings: Tensor, groups: Sequence[Sequence[int]]) -> Tensor:
     """
     var = readings.to(torch.float64).var(0)
     return torch.stack([var[list(g)].sum().sqrt() for g in groups])
+
+
+def group_rms(x: Tensor, groups: Sequence[Sequence[int]]) -> Tensor:
+    """Root mean over rows of the squared norm of each group's columns: (N, outputs) -> (F,).
+
+    With x = readings - truth and ``groups`` the factors' columns, the RMS reading error of
+    each factor (divide by ``factor_spread`` to compare factors).
+    """
+    if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[0] < 1:
+        raise ValueError(f"x must be a (N >= 1, outputs) tensor, got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    groups = [list(g) for g in groups]
+    if not groups or any(not g or min(g) < 0 or max(g) >= x.shape[1] for g in groups):
+        raise ValueError(f"groups must be non-empty lists of columns in [0, {x.shape[1]}), got {groups}")
+    return torch.stack([x[:, g].pow(2).sum(1).mean().sqrt() for g in groups])
 
 
 def factor_profile(changes: Tensor) -> Tensor:
