@@ -21,6 +21,9 @@ def test_setup_resolves_folders_by_profile(tmp_path, monkeypatch):
     assert paper.figures == (tmp_path / "fig" / "paper").resolve()
     assert figures_folder("f", "paper", default_profile="paper").as_posix() == "f"
     assert quick.data is None and "w16_d16" in quick.specs and "w64_d128" in paper.specs
+    ref = setup("reference", figures_dir=str(tmp_path / "fig"), cache_dir=str(tmp_path / "cache"))
+    assert "w16_d16_smooth" in ref.specs and "w16_d16_smooth" not in [s["name"] for s in ref.grid]
+    assert [s["name"] for s in ref.grid] == [s["name"] for s in quick.grid] == list(quick.specs)
 
 
 def test_figures_dir_from_the_environment(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from sbp.data.folder import ImageFolder
-from sbp.experiments.gan.zoo import model_specs
+from sbp.experiments.gan.zoo import model_grid, model_specs
 
 __all__ = ["Notebook", "setup", "figures_folder", "PROFILES"]
 
@@ -36,7 +36,8 @@ class Notebook:
     figures: Path  # where this run's figures and tables go
     cache: Path  # trained models, reused within and across runs
     data: ImageFolder | None  # a local CelebA / LSUN folder, or None for the generated shapes
-    specs: dict[str, dict] = field(default_factory=dict)  # the zoo's model specs of this profile, by name
+    specs: dict[str, dict] = field(default_factory=dict)  # every zoo model of this profile (grid and extras), by name
+    grid: list[dict] = field(default_factory=list)  # the grid of Figures 5-6: widths at fixed d, then d at fixed width
 
 
 def figures_folder(figures_dir: str | os.PathLike, profile: str, default_profile: str = "quick") -> Path:
@@ -88,4 +89,4 @@ def setup(profile: str, seed: int = 0, *, figures_dir: str = "../figures", cache
     if unknown:
         raise ValueError(f"model(s) {unknown} are not in the {profile!r} grid; known: {sorted(specs)}")
     return Notebook(profile=profile, seed=seed, generator=generator, figures=figures, cache=cache, data=data,
-                    specs=specs)
+                    specs=specs, grid=model_grid(profile))
