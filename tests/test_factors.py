@@ -147,3 +147,16 @@ def test_readings_of_data_and_of_the_network_have_the_same_columns():
     torch.testing.assert_close(read[:, shape_cols].sum(1), torch.ones(5))
     with pytest.raises(TypeError, match="ShapesData"):
         true_readings(data.images)
+
+
+def test_shape_report_counts_classes_and_confidence():
+    from sbp.experiments.gan.factors import shape_report
+    net = FactorNet(32).eval()
+    x = make_shapes(20, 32, seed=1).images
+    rep = shape_report(net, x)
+    assert abs(sum(rep["class_share"].values()) - 1) < 1e-12 and 1 / 3 - 1e-6 <= rep["confidence"] <= 1
+    logits = net(x)[1]
+    expected = torch.bincount(logits.argmax(1), minlength=3).double() / 20
+    assert list(rep["class_share"].values()) == expected.tolist()
+    with pytest.raises(ValueError):
+        shape_report(net, x[:, :2])

@@ -1,7 +1,7 @@
 """Run every notebook in order with papermill: the project's main job.
 
-    python -m sbp.infra.reproduce                  # quick profile (CPU), every notebook
-    PROFILE=paper python -m sbp.infra.reproduce    # the paper's settings (GPU recommended)
+    python -m sbp.infra.reproduce                  # every notebook in its own default profile
+    PROFILE=paper python -m sbp.infra.reproduce    # every notebook in the paper's settings (GPU recommended)
     python -m sbp.infra.reproduce --only 03 04     # some notebooks; --force reruns unchanged ones
 
 Executed copies go to ``build/notebooks/<profile>/``, never over the committed notebooks
@@ -38,9 +38,10 @@ ORDER = [
 
 
 def inputs_digest(notebook: Path, profile: str) -> str:
-    """SHA-256 of what a notebook's results depend on: itself, every sbp source file, the profile."""
+    """SHA-256 of what a notebook's results depend on: itself, every sbp source file, the shipped models, the profile."""
     h = hashlib.sha256(profile.encode())
-    for path in [notebook, *sorted((ROOT / "sbp").rglob("*.py"))]:
+    shipped = sorted(p for p in (ROOT / "models").rglob("*") if p.is_file()) if (ROOT / "models").is_dir() else []
+    for path in [notebook, *sorted((ROOT / "sbp").rglob("*.py")), *shipped]:
         h.update(str(path.relative_to(ROOT)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -58,28 +59,30 @@ def select(names: list[str], only: list[str] | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run every notebook in order (papermill).")
-    p.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=list(PROFILES))
+    p.add_argument("--profile", default=os.environ.get("PROFILE") or None, choices=list(PROFILES),
+                   help="run every notebook in this profile (default: each notebook's own default profile)")
     p.add_argument("--only", nargs="*", help="notebook names or prefixes, e.g. 03 04")
     p.add_argument("--force", action="store_true", help="rerun notebooks whose inputs have not changed")
     args = p.parse_args(argv)
     import papermill as pm
 
-    out_dir = ROOT / "build" / "notebooks" / args.profile
+    out_dir = ROOT / "build" / "notebooks" / (args.profile or "default")
     out_dir.mkdir(parents=True, exist_ok=True)
     names = select(ORDER, args.only)
     rows, t_all = [], time.perf_counter()
     for i, name in enumerate(names, 1):
         src, out, stamp = NOTEBOOK_DIR / name, out_dir / name, out_dir / f"{name}.sha256"
-        digest = inputs_digest(src, args.profile)
+        digest = inputs_digest(src, args.profile or "default")
         if not args.force and out.exists() and stamp.exists() and stamp.read_text().strip() == digest:
             print(f"[{i}/{len(names)}] {name}: inputs unchanged, skipped (--force reruns it)", flush=True)
             rows.append((name, "skipped", 0.0))
             continue
-        print(f"[{i}/{len(names)}] {name} ({args.profile}) ...", flush=True)
+        print(f"[{i}/{len(names)}] {name} ({args.profile or 'default profile'}) ...", flush=True)
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(src), str(out), parameters={"profile": args.profile}, cwd=str(NOTEBOOK_DIR),
-                                kernel_name="python3", progress_bar=False)
+            params = {"profile": args.profile} if args.profile else {}
+            pm.execute_notebook(str(src), str(out), parameters=params, cwd=str(NOTEBOOK_DIR), kernel_name="python3",
+                                progress_bar=False)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
             dt = time.perf_counter() - t0
             print(f"[{i}/{len(names)}] {name} FAILED after {dt:.1f} s: see {out}\n{exc}", flush=True)
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n| notebook | status | wall time (s) |\n|---|---|---|")
     for name, status, dt in rows:
         print(f"| {name} | {status} | {dt:.1f} |")
-    print(f"| total ({args.profile} profile) | | {time.perf_counter() - t_all:.1f} |")
+    print(f"| total ({args.profile or 'default'} profile) | | {time.perf_counter() - t_all:.1f} |")
     from sbp.infra.results import write_results
 
     print(f"figures and tables: {ROOT / 'figures'}; executed notebooks: {out_dir}; results page: {write_results()}")

@@ -22,7 +22,7 @@ from sbp.data.shapes import FACTOR_NAMES, PERIODIC, SHAPE_NAMES, ShapesData, enc
 
 __all__ = ["FactorNet", "train_factor_net", "factor_features", "predict_factors", "frechet_distance",
            "encoded_names", "generated_features", "explained_variance", "factor_net_scores", "frechet_distances",
-           "reading_names", "factor_groups", "factor_readings", "true_readings"]
+           "reading_names", "factor_groups", "factor_readings", "true_readings", "shape_report"]
 
 
 def encoded_names(names: list[str] = FACTOR_NAMES, periodic: dict[str, int] = PERIODIC) -> list[str]:
@@ -244,3 +244,14 @@ def frechet_distances(generators: Mapping[str, nn.Module], net: FactorNet, real:
     out = {name: frechet_distance(real_feats, generated_features(G, net, n, seed=seed))
            for name, G in generators.items()}
     return out, floor
+
+
+def shape_report(net: FactorNet, images: Tensor) -> dict:
+    """How the factor network reads the shape of ``images`` (N, 3, R, R), generated or real: the share of
+    each predicted shape class (``SHAPE_NAMES`` order; real data: 1/3 each) and the mean top-class
+    probability (confidence; 1 for clean shapes, lower for blobs between shapes)."""
+    _check_images(net, images)
+    with torch.no_grad():
+        p = torch.cat([net(images[i:i + 512])[1] for i in range(0, images.shape[0], 512)]).softmax(-1)
+    share = torch.bincount(p.argmax(1), minlength=len(SHAPE_NAMES)).double() / images.shape[0]
+    return {"class_share": dict(zip(SHAPE_NAMES, share.tolist())), "confidence": p.max(1).values.mean().item()}
