@@ -22,7 +22,13 @@ def test_notebooks_have_parameters_and_a_markdown_header():
         assert cells[0]["cell_type"] == "markdown", f"{name}: first cell must be markdown"
         tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{name}: needs exactly one cell tagged 'parameters'"
-        assert 'profile = "quick"' in "".join(tagged[0]["source"]), f"{name}: quick profile must be the default"
+        params = "".join(tagged[0]["source"])
+        default = re.search(r'^profile = "(\w+)"', params, flags=re.M).group(1)
+        code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        declared = re.search(r'default_profile="(\w+)"', code)
+        assert default == (declared.group(1) if declared else "quick"), \
+            f"{name}: the parameters' profile must be the default_profile given to setup (figures/ holds it)"
+        assert default in ("quick", "reference"), f"{name}: the default profile must run on a CPU in minutes"
         assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
