@@ -36,7 +36,7 @@ from sbp.infra.io import atomic_write_bytes, write_json
 from sbp.models.dcgan import Generator
 
 __all__ = ["REFERENCE_DIR", "train_command", "sha256", "load_generator", "load_factor_net", "manifest",
-           "export_generator", "verify"]
+           "manifest_rows", "recipe_search", "export_generator", "verify"]
 
 ROOT = Path(__file__).resolve().parents[3]
 REFERENCE_DIR = ROOT / "models" / "reference"
@@ -155,6 +155,31 @@ def export_factor_net(iters: int, resolution: int = 32, folder: Path = REFERENCE
            "torch": torch.__version__, **_provenance()}
     write_json(man, folder / f"{FACTOR_NET}.json", digits=None)
     return man
+
+
+def manifest_rows(folder: Path = REFERENCE_DIR) -> list[dict]:
+    """One row per shipped model: what its manifest says of how it was made (for tables)."""
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        m = json.loads(path.read_text())
+        rows.append({"model": m["name"], "iterations": m["iterations"], "device": m["device"],
+                     "wall_time_s": m["wall_time_s"], "frechet": m.get("frechet", float("nan")),
+                     "commit": (m["commit"] or "")[:10], "tree_clean": m["tree_clean"], "sha256": m["sha256"][:12]})
+    return rows
+
+
+def recipe_search(folder: Path = REFERENCE_DIR) -> dict[str, tuple[list[int], list[float], str]]:
+    """The recipe search that chose the reference recipe (``recipe_search.csv``, written from
+    ``benchmarks/gan_recipe.py``): per candidate, iterations, Frechet distances and its description."""
+    import csv
+
+    out: dict[str, tuple[list[int], list[float], str]] = {}
+    with open(folder / "recipe_search.csv") as fh:
+        for r in csv.DictReader(fh):
+            its, fds, _ = out.setdefault(r["candidate"], ([], [], r["recipe"]))
+            its.append(int(r["iteration"]))
+            fds.append(float(r["frechet"]))
+    return out
 
 
 def verify(folder: Path = REFERENCE_DIR) -> list[str]:
