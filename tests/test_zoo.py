@@ -3,7 +3,7 @@ import pytest
 from sbp.experiments.gan.zoo import checkpoint_path, grid_axes, model_grid
 
 
-@pytest.mark.parametrize("profile", ["quick", "paper"])
+@pytest.mark.parametrize("profile", ["quick", "reference", "paper"])
 def test_grid_has_width_and_latent_sweeps(profile):
     grid = model_grid(profile)
     keys = {"name", "latent_dim", "width", "resolution", "iters", "seed"}
@@ -16,6 +16,20 @@ def test_grid_has_width_and_latent_sweeps(profile):
         by_d.setdefault(s["latent_dim"], set()).add(s["width"])
         by_w.setdefault(s["width"], set()).add(s["latent_dim"])
     assert max(len(v) for v in by_d.values()) >= 3 and max(len(v) for v in by_w.values()) >= 3
+
+
+def test_reference_is_the_quick_grid_trained_longer_plus_the_smooth_generator():
+    from sbp.experiments.gan.zoo import model_spec, model_specs
+
+    quick, ref = model_grid("quick"), model_grid("reference")
+    assert [s["name"] for s in quick] == [s["name"] for s in ref]
+    assert all(r["iters"] > q["iters"] and r["r1"] > 0 and r["lr_final"] < r["lr"] for q, r in zip(quick, ref))
+    extra = [s for s in model_specs("reference") if s["name"] not in {r["name"] for r in ref}]
+    assert [s["name"] for s in extra] == ["w16_d16_smooth"] and extra[0]["activation"] == "smooth"
+    assert model_spec("w16_d16_smooth", "reference") == extra[0]
+    assert model_specs("quick") == quick  # the quick profile has no extras
+    with pytest.raises(ValueError, match="no model 'w16_d16_smooth' in the 'quick' grid"):
+        model_spec("w16_d16_smooth", "quick")
 
 
 def test_unknown_profile_and_name(tmp_path):
@@ -54,7 +68,7 @@ def test_get_generator_trains_once_then_loads_and_retrains_stale(tmp_path, monke
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("profile", ["quick", "paper"])
+@pytest.mark.parametrize("profile", ["quick", "reference", "paper"])
 def test_grid_axes_are_the_grid_sweeps(profile):
     axes = grid_axes(profile)
     grid = model_grid(profile)
