@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from sbp.experiments.gan.factors import FactorNet, factor_features, frechet_distance, generated_features, \
-    train_factor_net
+from sbp.experiments.gan.factors import (FactorNet, factor_features, frechet_distance, generated_features,
+                                        train_factor_net)
 from sbp.experiments.gan.train import DEFAULTS, TRAINING_KEYS, load_generator as load_trained
 from sbp.data.shapes import make_shapes
 from sbp.infra.checkpoint import spec_mismatch
