@@ -31,7 +31,7 @@ from sbp.experiments.gan.factors import (FactorNet, factor_features, frechet_dis
                                         train_factor_net)
 from sbp.experiments.gan.train import DEFAULTS, TRAINING_KEYS, load_generator as load_trained
 from sbp.data.shapes import make_shapes
-from sbp.infra.checkpoint import spec_mismatch
+from sbp.infra.checkpoint import load_checkpoint, spec_mismatch
 from sbp.infra.io import atomic_write_bytes, write_json
 from sbp.models.dcgan import Generator
 
@@ -135,7 +135,7 @@ def export_generator(name: str, spec: dict, ckpt: Path, command: list[str], wall
     folder.mkdir(parents=True, exist_ok=True)
     digest = _save_state(G.state_dict(), folder / f"{name}.pt")
     shutil.copyfile(ckpt.with_suffix(".csv"), folder / f"{name}.csv")
-    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(ckpt)
     man = {"name": name, "command": shlex.join(command), "spec": ck["spec"], "seed": ck["spec"]["seed"],
            "iterations": ck["iteration"], "device": "cpu", "threads": ck["spec"]["cpu_threads"],
            "wall_time_s": round(wall_time, 1), "frechet": round(fd, 3), "frechet_n": n_eval,
