@@ -20,9 +20,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.trace import rademacher
+from sbp.numerics.krylov import Krylov, lanczos
+from sbp.numerics.quadrature import ritz_values
 
-__all__ = ["power_method", "lanczos_bounds", "SpectralBounds"]
+__all__ = ["power_method", "lanczos_bounds", "spectral_bounds", "SpectralBounds"]
 
 Matvec = Callable[[Tensor], Tensor]
 
@@ -67,57 +68,24 @@ class SpectralBounds:
         return a, b
 
 
-def _orthogonalize(w: Tensor, basis: Tensor) -> Tensor:
-    """Remove from w (B, d) its components along the rows of ``basis`` (j, B, d), twice."""
-    for _ in range(2):
-        w = w - torch.einsum("jb,jbd->bd", torch.einsum("jbd,bd->jb", basis, w), basis)
-    return w
+def spectral_bounds(kr: Krylov) -> SpectralBounds:
+    """Extreme Ritz values of a Lanczos recurrence (P, B) flattened to P * B samples, their residuals
+    ``next_beta |s_ki|`` and the top Ritz vector; no graph."""
+    theta, S = ritz_values(kr)
+    P, B, k = kr.alphas.shape
+    with torch.no_grad():
+        resid = kr.next_beta.detach()[..., None] * S[..., -1, :].abs()
+        top = torch.einsum("jpbd,pbj->pbd", torch.stack([q.detach() for q in kr.basis]), S[..., :, -1])
+        top = top / top.norm(dim=-1, keepdim=True)
+    flat = lambda t: t.reshape(P * B, *t.shape[2:])  # noqa: E731
+    return SpectralBounds(theta_min=flat(theta[..., 0]), theta_max=flat(theta[..., -1]),
+                          resid_min=flat(resid[..., 0]), resid_max=flat(resid[..., -1]), top_vector=flat(top),
+                          steps=k, tridiag=flat(kr.tridiag().detach()))
 
 
 def lanczos_bounds(matvec: Matvec, v0: Tensor, steps: int, *, generator: torch.Generator | None = None
                    ) -> SpectralBounds:
-    """Lanczos with full reorthogonalization from ``v0`` (B, d), ``min(steps, d)`` products.
-
-    Breakdown (an invariant subspace found, e.g. repeated eigenvalues) restarts that
-    sample from a fresh Rademacher vector orthogonal to the basis, so every Ritz value
-    stays inside the spectrum. Run it without a graph (``torch.no_grad``).
-    """
-    B, d = v0.shape
-    k = min(int(steps), d)
-    q = v0 / v0.norm(dim=-1, keepdim=True)
-    Q = [q]
-    alphas, betas = [], []
-    w = matvec(q[None])[0]
-    for j in range(k):
-        a = (w * q).sum(-1)
-        alphas.append(a)
-        if j == k - 1:
-            break
-        w = _orthogonalize(w, torch.stack(Q))
-        beta = w.norm(dim=-1)
-        scale = torch.stack(alphas).abs().amax(0).clamp_min(torch.finfo(w.dtype).tiny)
-        broke = beta <= 1e3 * torch.finfo(w.dtype).eps * scale
-        if bool(broke.any()):
-            r = rademacher((B, d), generator=generator, dtype=w.dtype, device=w.device)
-            r = _orthogonalize(r, torch.stack(Q))
-            r = r / r.norm(dim=-1, keepdim=True)
-            w = torch.where(broke[:, None], r, w / beta.clamp_min(torch.finfo(w.dtype).tiny)[:, None])
-            beta = torch.where(broke, torch.zeros_like(beta), beta)
-            q = w
-        else:
-            q = w / beta[:, None]
-        betas.append(beta)
-        Q.append(q)
-        w = matvec(q[None])[0] - beta[:, None] * Q[-2]
-    last_resid = _orthogonalize(w - alphas[-1][:, None] * q, torch.stack(Q)).norm(dim=-1) if k < d else \
-        torch.zeros(B, dtype=v0.dtype, device=v0.device)
-    T = torch.diag_embed(torch.stack(alphas, -1))
-    if betas:
-        off = torch.stack(betas, -1)
-        T = T + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
-    theta, S = torch.linalg.eigh(T)
-    resid = last_resid[:, None] * S[:, -1, :].abs()
-    top = torch.einsum("jbd,bj->bd", torch.stack(Q), S[:, :, -1])
-    top = top / top.norm(dim=-1, keepdim=True)
-    return SpectralBounds(theta_min=theta[:, 0], theta_max=theta[:, -1], resid_min=resid[:, 0],
-                          resid_max=resid[:, -1], top_vector=top, steps=k, tridiag=T)
+    """Lanczos (``sbp.numerics.krylov.lanczos``) from ``v0`` (B, d), ``min(steps, d)`` products
+    with blocks (1, B, d), and the bounds of its Ritz values. Run it without a graph."""
+    with torch.no_grad():
+        return spectral_bounds(lanczos(matvec, v0[None], steps, generator=generator))

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from sbp.numerics.jacobian import jacobian
 
-__all__ = ["metric_dense", "logdet_dense"]
+__all__ = ["metric_dense", "logdet_dense", "singular_rows"]
 
 
 def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "auto") -> Tensor:
@@ -39,3 +39,12 @@ def logdet_dense(G: Tensor) -> Tensor:
                             torch.full_like(ev[..., 0], -math.inf))
         ld = torch.where(info == 0, ld, ld_ev)
     return ld.to(G.dtype)
+
+
+def singular_rows(eigenvalues: Tensor, dtype: torch.dtype) -> Tensor:
+    """Rows (...,) of increasing eigenvalues (..., d) of G = J^T J, J in ``dtype``, that are numerically
+    singular: lambda_min <= max((10 eps)^2, 10 eps_64) lambda_max (J's rounding in ``dtype``
+    perturbs its singular values by ~eps sigma_max, the float64 G by ~eps_64 lambda_max)."""
+    eps = torch.finfo(dtype).eps
+    tau = max((10 * eps) ** 2, 10 * torch.finfo(torch.float64).eps)
+    return eigenvalues[..., 0] <= tau * eigenvalues[..., -1]

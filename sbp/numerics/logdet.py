@@ -1,67 +1,36 @@
-"""Stochastic estimates of log det(G) for batched SPD operators, G = J^T J in particular.
+"""The log det facade: ``logdet_metric`` (of f's J^T J), ``logdet_operator`` and ``logdet`` (any SPD operator).
 
-Algorithm 1 of Ramesh & LeCun (2018):
-1. spectral interval [a, b] from Krylov (power-method) iterations (``sbp.numerics.bounds``): one
-   Lanczos run from each Rademacher probe, all probes in one batched block;
-2. a polynomial p ~ log on [a, b]: Chebyshev (Han et al. 2017) or Taylor
-   (Boutsidis et al. 2017) (``sbp.numerics.polynomials``);
-3. Hutchinson's estimator tr p(G) ~ mean_i v_i^T p(G) v_i over those probes: one
-   recurrence over the whole (P, B, d) block of probes. Without a graph (``torch.no_grad``)
-   the recurrence is skipped when order < 2 power_iters: v^T p(G) v = d e1^T p(T) e1 for
-   the Lanczos matrix T of v (Gauss quadrature is exact to that degree), the same number
-   from the products step 1 already made.
-
-The estimate is differentiable (Eq. 3): gradients flow through the polynomial
-recurrence into the parameters of f and into z. The interval is treated as a
-constant (it only selects the polynomial), while ``lambda_max`` carries its own
-gradient v^T dG v for the spectral-norm penalty of Eq. 8.
+Algorithm 1 of Ramesh & LeCun (2018), and the methods beyond it, composed of named parts:
+Krylov recurrences (``krylov``), spectral bounds (``bounds``), polynomials and their operator
+recurrence (``polynomials``), quadrature (``quadrature``), Hutchinson / Hutch++ (``trace``),
+assembled per method in ``estimators``; tolerances in ``tolerance``, ``method="auto"`` in ``auto``.
+The estimate is differentiable (Eq. 3): gradients flow through the recurrences into the
+parameters of f and into z. The interval is a constant (it only selects the polynomial), while
+``lambda_max`` carries its own gradient v^T dG v for the spectral-norm penalty of Eq. 8.
 """
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from sbp.numerics.bounds import lanczos_bounds
+from sbp.numerics.auto import AUTO_PRODUCT_COST, auto_method, auto_pilot_steps, auto_pilot_verdict, graph_wanted
 from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
-from sbp.numerics.dense import logdet_dense, metric_dense
+from sbp.numerics.dense import logdet_dense, metric_dense, singular_rows
+from sbp.numerics.estimators import krylov_block, polynomial_block, singular_threshold
 from sbp.numerics.jacobian import MetricOperator, metric_operator
-from sbp.numerics.polynomials import chebyshev_derivative_coeffs, chebyshev_log_coeffs, taylor_log_coeffs
-from sbp.numerics.quadrature import bidiag_quadrature, lanczos_quadrature
-from sbp.numerics.trace import rademacher
+from sbp.numerics.tolerance import (MAX_ORDER, QUADRATURE_SHARE, BracketStop, Tolerance, make_tolerance,
+                                    order_for_tolerance, polynomial_bias, run_to_tolerance)
+from sbp.numerics.trace import mean_stderr, rademacher_sampler
 
 __all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_operator", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS",
            "auto_method"]
 
 METHODS = ("chebyshev", "taylor", "slq", "bidiag", "exact", "auto")
-# method="auto": one JVP+VJP product on a vector (in small sequential blocks of probes) costs about this
-# many dense-Jacobian JVP columns (which are batched 256 at a time). Measured without a graph on DCGAN-like
-# generators (widths 8 and 32, d = 64-1024, 2-core CPU, double-VJP products): 2.1-3.7. Rough, two architectures;
-# near the crossover (d ~ 3 x products) auto can pick the method that is ~15 % slower.
-AUTO_PRODUCT_COST = 3.0
-
-
-def auto_method(d: int, *, order: int, probes: int, power_iters: int, method: str = "chebyshev",
-                graph: bool | None = None) -> str:
-    """``"exact"`` if d JVP columns (dense Jacobian) cost less than the stochastic estimator's
-    products, ``AUTO_PRODUCT_COST`` times its vector products, else ``method``.
-
-    chebyshev/taylor: ``power_iters * probes`` Lanczos products, plus ``order * probes`` for
-    the recurrence and 1 for lambda_max when a graph is built (``graph``, default
-    ``torch.is_grad_enabled()``) or order >= 2 power_iters; slq/bidiag: ``min(order, d) * probes + 1``.
-    """
-    graph = torch.is_grad_enabled() if graph is None else graph
-    if method in ("slq", "bidiag"):
-        vectors = min(order, d) * probes + 1
-    else:
-        recurrence = graph or order >= 2 * power_iters
-        vectors = (power_iters + (order if recurrence else 0)) * probes + int(graph)
-    cost_est = AUTO_PRODUCT_COST * vectors
-    return "exact" if d <= cost_est else method
 GRAD_MODES = ("backprop", "lowmem")
 VARIANCE_REDUCTIONS = ("none", "hutchpp")
 Matvec = Callable[[Tensor], Tensor]
@@ -71,14 +40,14 @@ Matvec = Callable[[Tensor], Tensor]
 class LogdetEstimate:
     """Result of ``logdet_metric`` / ``logdet``; tensors have shape (B,)."""
 
-    logdet: Tensor  # estimate of log det(G + damping I)
+    logdet: Tensor  # estimate of log det(G + damping I); -inf for singular rows
     lambda_max: Tensor  # top eigenvalue of G (power-method / Lanczos estimate; exact for "exact")
     stderr: Tensor  # standard error of ``logdet`` over probes (0 for "exact", nan for probes=1)
     lower: Tensor  # spectral interval used by the polynomial (extreme Ritz values for slq/bidiag)
     upper: Tensor
     method: str
-    order: int | None
-    probes: int | None
+    order: int | None  # degree or Lanczos steps (the largest over blocks with a tolerance)
+    probes: int | None  # probes used in all
     products: int  # operator applications (each over a block of P vectors or 1 vector)
     damping: float = 0.0  # eps of log det(G + eps I); 0 means undamped
     # bias of the damping, log det(G + eps I) - log det G = sum_i log(1 + eps/lambda_i) >= 0:
@@ -88,14 +57,16 @@ class LogdetEstimate:
     damping_bias: Tensor | None = None
     grad_mode: str = "backprop"
     variance_reduction: str = "none"
+    converged: Tensor | None = None  # (B,) bool: tolerance met per row; None for a fixed budget
 
     def __repr__(self) -> str:
         vals = ", ".join(f"{v:.4g} +- {s:.2g}" for v, s in
                          zip(self.logdet.detach().tolist()[:4], self.stderr.detach().tolist()[:4]))
         more = ", ..." if self.logdet.numel() > 4 else ""
         damp = f", damping={self.damping:g}" if self.damping else ""
+        conv = "" if self.converged is None else f", converged={int(self.converged.sum())}/{self.converged.numel()}"
         return (f"LogdetEstimate(method={self.method!r}, order={self.order}, probes={self.probes}, "
-                f"logdet=[{vals}{more}], products={self.products}{damp})")
+                f"logdet=[{vals}{more}], products={self.products}{damp}{conv})")
 
 
 def _interval(value: float | Tensor | None, B: int, dtype, device, name: str) -> Tensor | None:
@@ -143,192 +114,81 @@ def _damping_bias(damping: float, lambda_min_hat: Tensor, d: int) -> Tensor:
                        torch.full_like(lam, math.inf))
 
 
-def _with_surrogate(q: Tensor, W: Tensor, V: Tensor, matvec: Matvec) -> Tensor:
-    """Per-probe values q (no graph) plus a zero-valued surrogate w^T G v whose gradient is
-    w^T dG v (w, v constants): the low-memory gradient, one product with a graph."""
-    s = (W.detach() * matvec(V)).sum(-1)
-    return q.detach() + (s - s.detach())
-
-
-def _poly_apply(G: Matvec, X: Tensor, a: Tensor, b: Tensor, *, method: str, order: int) -> Tensor:
-    """p(G) X for the polynomial p ~ log on [a, b] of ``method``, X a block (n, B, d)."""
-    if method == "chebyshev":
-        c = chebyshev_log_coeffs(order, a, b).to(X.dtype)[:, :, None]  # (B, n+1, 1)
-        scale, shift = (2 / (b - a))[:, None], ((b + a) / (b - a))[:, None]
-        w_prev, w = X, scale * G(X) - shift * X
-        out = c[:, 0] * X + c[:, 1] * w
-        for j in range(2, order + 1):
-            w_prev, w = w, 2 * (scale * G(w) - shift * w) - w_prev
-            out = out + c[:, j] * w
-        return out
-    alpha = b[:, None]
-    coef = taylor_log_coeffs(order, dtype=X.dtype, device=X.device)
-    u, out = X, torch.log(alpha) * X
-    for k in range(order):
-        u = u - G(u) / alpha
-        out = out - coef[k] * u
-    return out
-
-
-def _hutchpp(G: Matvec, a: Tensor, b: Tensor, B: int, d: int, dtype, device, *, method: str, order: int,
-             probes: int, gen) -> tuple[Tensor, Tensor]:
-    """Hutch++ (Meyer, Musco, Musco & Woodruff 2021) for tr p(G) with ``probes`` vectors in all,
-    applied to the shifted M = p(G) - c I (c d is added back exactly).
-
-    k = probes // 3 sketch vectors S give c = S^T p(G) S / (k d) (a Hutchinson guess of the
-    mean eigenvalue) and Q = orth(M S) (no graph). The trace is c d + tr(Q^T M Q) exactly
-    plus Hutchinson on (I - QQ^T) M (I - QQ^T) with the remaining probes - 2k vectors. The
-    shift matters: Rademacher Hutchinson is exact on multiples of I, which a plain deflation
-    would destroy (benchmarks/bench_variance.py). Unbiased for every fixed (c, Q), both from
-    S only, so the gradient (through the second recurrence) is unbiased too.
-    Returns (estimate, stderr of the Hutchinson part)."""
-    k = probes // 3
-    m = probes - 2 * k
-    S = rademacher((k, B, d), generator=gen, dtype=dtype, device=device)
-    with torch.no_grad():
-        Y = _poly_apply(G, S, a, b, method=method, order=order)
-        c = (S * Y).sum((0, -1)) / (k * d)  # (B,)
-        Q = torch.linalg.qr((Y - c[:, None] * S).permute(1, 2, 0)).Q.permute(2, 0, 1)  # (k, B, d) orthonormal
-    R = rademacher((m, B, d), generator=gen, dtype=dtype, device=device)
-    R = R - torch.einsum("kbm,kbd->mbd", torch.einsum("kbd,mbd->kbm", Q, R), Q)
-    Z = _poly_apply(G, torch.cat([Q, R]), a, b, method=method, order=order)
-    exact_part = (Q * Z[:k]).sum((0, -1)) - c * k
-    q = (R * Z[k:]).sum(-1) - c * (R * R).sum(-1)  # (m, B)
-    est = c * d + exact_part + q.mean(0)
-    stderr = q.std(0) / math.sqrt(m) if m > 1 else torch.full_like(est, math.nan)
-    return est, stderr.detach()
-
-
 def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, order: int, probes: int,
               lower, upper, power_iters: int, generator, damping: float = 0.0, grad_mode: str = "backprop",
               jvp: Matvec | None = None, vjp: Matvec | None = None, variance_reduction: str = "none",
-              shrink: float = 16.0) -> LogdetEstimate:
-    """Shared body of ``logdet`` and ``logdet_metric`` for the stochastic methods.
-
-    ``matvec`` is G (undamped); the estimators run on G + damping I. ``jvp``/``vjp`` (J and
-    J^T, undamped) are needed by ``method="bidiag"`` only.
-    """
-    gen = as_generator(generator, device)
-    lowmem = grad_mode == "lowmem"
-    eps = float(damping)
+              tol: Tolerance | None = None, pilot_cost: float | None = None, shrink: float = 16.0
+              ) -> LogdetEstimate | None:
+    """The stochastic methods, on G = ``matvec`` (undamped; they run on G + damping I), for a fixed
+    budget (one block) or to ``tol``. ``pilot_cost`` (auto with a tolerance): None is returned when
+    the pilot block predicts that exact is cheaper."""
+    gen, eps, lowmem = as_generator(generator, device), float(damping), grad_mode == "lowmem"
     G = matvec if eps == 0 else (lambda v: matvec(v) + eps * v)
-    if method in ("slq", "bidiag"):
-        V = rademacher((probes, B, d), generator=gen, dtype=dtype, device=device)
-        with torch.no_grad() if lowmem else nullcontext():
-            if method == "slq":
-                quad = lanczos_quadrature(G, V, order, generator=gen, need_solve=lowmem)
-            else:
-                assert jvp is not None and vjp is not None
-                Jv, JTu = jvp, vjp
-                if eps > 0:  # J_aug = [J; sqrt(eps) I]: J_aug^T J_aug = G + eps I
-                    r = math.sqrt(eps)
-                    Jv = lambda v: torch.cat([jvp(v), r * v], dim=-1)  # noqa: E731
-                    JTu = lambda u: vjp(u[..., :-d]) + r * u[..., -d:]  # noqa: E731
-                quad = bidiag_quadrature(Jv, JTu, V, order, generator=gen, need_solve=lowmem)
-        q = _with_surrogate(quad.values, quad.solve, V, G) if lowmem else quad.values
-        best = quad.ritz[..., -1].argmax(0)  # (B,) the probe with the largest top Ritz value
-        y = quad.top_vectors.gather(0, best[None, :, None].expand(1, B, d))[0]
-        lambda_max = (y * matvec(y[None])[0]).sum(-1)
-        a, b = quad.ritz[..., 0].amin(0), quad.ritz[..., -1].amax(0)
-        products = quad.steps + 1 + int(lowmem)
-        est = q.mean(0)
-        stderr = q.std(0) / math.sqrt(probes) if probes > 1 else torch.full_like(est, math.nan)
-        return LogdetEstimate(logdet=est, lambda_max=lambda_max, stderr=stderr.detach(), lower=a, upper=b,
-                              method=method, order=quad.steps, probes=probes, products=products,
-                              damping=eps, damping_bias=_damping_bias(eps, a - eps, d), grad_mode=grad_mode)
-    lo = _interval(lower, B, dtype, device, "lower")
-    hi = _interval(upper, B, dtype, device, "upper")
+    lo, hi = _interval(lower, B, dtype, device, "lower"), _interval(upper, B, dtype, device, "upper")
     if lo is not None and hi is not None and not bool((lo < hi).all()):
         raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
-    # 1. spectral interval (no graph): one Lanczos run from each probe vector (probes folded into
-    # the batch), the envelope of their intervals; a differentiable Rayleigh quotient for lambda_max
-    V = rademacher((probes, B, d), generator=gen, dtype=dtype, device=device)
-    with torch.no_grad():
-        sb = lanczos_bounds(lambda X: G(X.reshape(probes, B, d)).reshape(1, probes * B, d),
-                            V.reshape(probes * B, d), power_iters, generator=gen)
-    a_pb, b_pb = (t.reshape(probes, B) for t in sb.interval(shrink))
-    a_est, b_est = a_pb.amin(0), b_pb.amax(0)
-    theta_max, best = sb.theta_max.reshape(probes, B).max(0)
-    theta_min = sb.theta_min.reshape(probes, B).amin(0)
-    products = sb.steps
-    if torch.is_grad_enabled():
-        y = sb.top_vector.reshape(probes, B, d).gather(0, best[None, :, None].expand(1, B, d))[0]
-        lambda_max = (y * matvec(y[None])[0]).sum(-1)
-        products += 1
-    else:  # no graph wanted: the Rayleigh quotient of the top Ritz vector is the top Ritz value
-        lambda_max = theta_max - eps
-    b = hi if hi is not None else b_est
-    a = lo if lo is not None else torch.minimum(a_est, b * (1 - 1e-3))
-    if not bool((a < b).all()):
-        raise ValueError(f"lower must be < upper; got lower={a.tolist()} with upper={b.tolist()}")
-    if variance_reduction == "hutchpp":
-        est, stderr = _hutchpp(G, a, b, B, d, dtype, device, method=method, order=order, probes=probes, gen=gen)
-        return LogdetEstimate(logdet=est, lambda_max=lambda_max, stderr=stderr, lower=a, upper=b,
-                              method=method, order=order, probes=probes, products=products + 2 * order,
-                              damping=eps, damping_bias=_damping_bias(eps, theta_min - eps, d),
-                              grad_mode=grad_mode, variance_reduction="hutchpp")
-    if not torch.is_grad_enabled() and (order < 2 * sb.steps or sb.steps == d):
-        # 2.-3. without a graph the Lanczos runs above already hold the answer: v^T p(G) v =
-        # d e1^T p(T) e1 exactly for deg p < 2k (Gauss quadrature), no further products
-        k = sb.steps
-        T = sb.tridiag.reshape(probes, B, k, k)
-        e1 = torch.zeros(probes, B, k, dtype=dtype, device=device)
-        e1[..., 0] = 1.0
-        pT = _poly_apply(lambda X: torch.einsum("pbij,pbj->pbi", T, X), e1, a, b, method=method, order=order)
-        q = d * pT[..., 0]
-        est = q.mean(0)
-        stderr = q.std(0) / math.sqrt(probes) if probes > 1 else torch.full_like(est, math.nan)
-        return LogdetEstimate(logdet=est, lambda_max=lambda_max, stderr=stderr, lower=a, upper=b,
-                              method=method, order=order, probes=probes, products=products,
-                              damping=eps, damping_bias=_damping_bias(eps, theta_min - eps, d), grad_mode=grad_mode)
-    # 2.-3. polynomial recurrence over the probe block; with grad_mode="lowmem" it runs without
-    # a graph and also accumulates W = p'(G) V from the same products (d tr p(G) = tr(p'(G) dG))
-    W = None
-    with torch.no_grad() if lowmem else nullcontext():
-        if method == "chebyshev":
-            c = chebyshev_log_coeffs(order, a, b).to(dtype)  # (B, n+1)
-            scale, shift = (2 / (b - a))[:, None], ((b + a) / (b - a))[:, None]
-            if lowmem:
-                dc = chebyshev_derivative_coeffs(c) * scale  # p'(x) = scale * sum_j dc_j T_j(t)
+    sampler = rademacher_sampler(gen, dtype, device)
+    max_steps = d if pilot_cost is None else auto_pilot_steps(d, probes, pilot_cost)
 
-            def cheb_map(w: Tensor) -> Tensor:
-                return scale * G(w) - shift * w
+    def run_block(target):
+        V = sampler((probes, B, d))
+        if method in ("slq", "bidiag"):
+            stop = None if tol is None else BracketStop(tol, target, lo, shrink, singular_threshold(dtype), max_steps)
+            blk = krylov_block(G, matvec, V, method=method, steps=order if tol is None else d, eps=eps,
+                               lowmem=lowmem, generator=gen, jvp=jvp, vjp=vjp, stop=stop)
+            bias = None if tol is None else stop.width.mean(0)
+        else:
+            choose = None if tol is None else order_for_tolerance(method, tol, d, _max_order(tol, probes))
+            blk, poly = polynomial_block(G, matvec, V, method=method, order=order, power_iters=power_iters, lower=lo,
+                                         upper=hi, eps=eps, lowmem=lowmem, generator=gen, shrink=shrink,
+                                         sampler=sampler if variance_reduction == "hutchpp" else None,
+                                         choose_order=choose)
+            bias = None if tol is None else polynomial_bias(blk, method, poly.order, d)
+        if bias is not None:
+            bias = torch.where(blk.singular, torch.zeros_like(bias), bias)
+        return blk, bias
 
-            w_prev, w = V, cheb_map(V)
-            q = c[:, 0] * (V * V).sum(-1) + c[:, 1] * (V * w).sum(-1)
-            if lowmem:
-                W = dc[:, 0, None] * V + dc[:, 1, None] * w
-            for j in range(2, order + 1):
-                w_prev, w = w, 2 * cheb_map(w) - w_prev
-                q = q + c[:, j] * (V * w).sum(-1)
-                if lowmem and j < order:
-                    W = W + dc[:, j, None] * w
-        else:  # taylor: log det G = d log(alpha) - sum_k tr(C^k)/k, C = I - G/alpha
-            alpha = b
-            coef = taylor_log_coeffs(order, dtype=dtype, device=device)
-            u = V
-            q = d * torch.log(alpha).expand(probes, B)
-            if lowmem:
-                W = torch.zeros_like(V)  # p'(G) = (1/alpha) sum_{k<order} C^k
-            for k in range(order):
-                if lowmem:
-                    W = W + u
-                u = u - G(u) / alpha[:, None]
-                q = q - coef[k] * (V * u).sum(-1)
-            if lowmem:
-                W = W / alpha[:, None]
-    products += order
-    if lowmem:
-        q = _with_surrogate(q, W, V, G)
-        products += 1
-    est = q.mean(0)
-    stderr = q.std(0) / math.sqrt(probes) if probes > 1 else torch.full_like(est, math.nan)
-    return LogdetEstimate(logdet=est, lambda_max=lambda_max, stderr=stderr.detach(), lower=a, upper=b,
-                          method=method, order=order, probes=probes, products=products,
-                          damping=eps, damping_bias=_damping_bias(eps, theta_min - eps, d), grad_mode=grad_mode)
+    if tol is None:
+        blk, _ = run_block(None)
+        tr = mean_stderr(blk.values)
+        est, stderr = tr.mean, (blk.stderr if blk.stderr is not None else tr.stderr)
+        blocks, converged, products = [blk], None, blk.products
+    else:
+        verdict = None if pilot_cost is None else (lambda blk, bias, target: auto_pilot_verdict(
+            blk.values, bias, target, blk.steps, d, confidence=tol.confidence, product_cost=pilot_cost,
+            quadrature_share=QUADRATURE_SHARE))
+        result = run_to_tolerance(run_block, tol, probes, pilot=verdict)
+        if result is None:
+            return None
+        est, stderr, converged, blocks, _ = result
+        products = sum(b.products for b in blocks)
+    first, singular = blocks[0], torch.stack([b.singular for b in blocks]).any(0)
+    est = torch.where(singular, torch.full_like(est, -math.inf), est)
+    stderr = torch.where(singular, torch.zeros_like(stderr), stderr)
+    lower_out, upper_out = torch.stack([b.lower for b in blocks]).amin(0), torch.stack([b.upper for b in blocks]).amax(0)
+    steps = max(b.steps for b in blocks) if method in ("slq", "bidiag") else (
+        order if tol is None else max(b.order or 0 for b in blocks))
+    return LogdetEstimate(logdet=est, lambda_max=first.lambda_max, stderr=stderr, lower=lower_out, upper=upper_out,
+                          method=method, order=steps, probes=probes * len(blocks), products=products, damping=eps,
+                          damping_bias=_damping_bias(eps, first.theta_min - eps, d), grad_mode=grad_mode,
+                          variance_reduction=variance_reduction, converged=converged)
 
 
-def _exact(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0) -> LogdetEstimate:
+def _max_order(tol: Tolerance, probes: int) -> int:  # the largest degree the product cap allows
+    return max(1, min(MAX_ORDER, tol.max_products // probes - 1))
+
+
+def _warn_unconverged(est: LogdetEstimate, tol: Tolerance) -> None:
+    if est.converged is not None and not bool(est.converged.all()):
+        rows = (~est.converged).nonzero().flatten().tolist()
+        warnings.warn(f"logdet: the tolerance atol={tol.atol:g}, rtol={tol.rtol:g} (confidence {tol.confidence:g}) "
+                      f"was not met for rows {rows[:10]} within max_products={tol.max_products} vector products per "
+                      "row; see LogdetEstimate.converged and stderr", RuntimeWarning, stacklevel=3)
+
+
+def _exact(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0, tol: Tolerance | None = None
+           ) -> LogdetEstimate:
+    """The dense path: log det of G (+ damping I) in float64; -inf for (numerically) singular rows."""
     lam = torch.linalg.eigvalsh(((G + G.mT) / 2).to(torch.float64))
     if damping:
         G = G + damping * torch.eye(G.shape[-1], dtype=G.dtype, device=G.device)
@@ -336,18 +196,22 @@ def _exact(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0) -
     else:
         bias = torch.zeros(G.shape[:-2], dtype=dtype, device=G.device)
     ld = logdet_dense(G).to(dtype)
+    if not damping:
+        ld = torch.where(singular_rows(lam.detach(), dtype), torch.full_like(ld, -math.inf), ld)
     zero = torch.zeros_like(ld).detach()
     return LogdetEstimate(logdet=ld, lambda_max=lam[..., -1].to(dtype), stderr=zero,
                           lower=lam[..., 0].detach().to(dtype) + damping, upper=lam[..., -1].detach().to(dtype) + damping,
                           method="exact", order=None, probes=None, products=products,
-                          damping=float(damping), damping_bias=bias)
+                          damping=float(damping), damping_bias=bias,
+                          converged=None if tol is None else torch.ones_like(ld, dtype=torch.bool))
 
 
 def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "chebyshev", order: int = 30,
                   probes: int = 8, lower: float | Tensor | None = None, upper: float | Tensor | None = None,
                   power_iters: int = 20, generator: torch.Generator | int | None = None,
                   jvp_mode: str = "auto", damping: float = 0.0, grad_mode: str = "backprop",
-                  variance_reduction: str = "none") -> LogdetEstimate:
+                  variance_reduction: str = "none", atol: float | None = None, rtol: float | None = None,
+                  confidence: float = 0.95, max_products: int | None = None) -> LogdetEstimate:
     """Estimate log det(J^T J) for the Jacobian J of ``f`` at each row of ``z`` (Eq. 1-3).
 
     Args:
@@ -385,9 +249,26 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
             same number of vector products as plain Hutchinson, plus the sketch's recurrence
             (``products`` counts block recurrences).
 
-    ``method="auto"`` picks ``"exact"`` or ``"chebyshev"`` with ``auto_method`` (cost model
-    in JVP columns: exact needs d, the estimator AUTO_PRODUCT_COST per vector product it
-    needs; the constant is measured on CPU by benchmarks/bench_auto.py; rough).
+    Accuracy you ask for (``atol``/``rtol``; ``sbp.numerics.tolerance``): the estimate aims at
+    |error| <= atol + rtol |log det| per row with probability >= ``confidence`` (default 0.95;
+    ``atol`` is 0 when only ``rtol`` is given). ``probes`` becomes the block size: Lanczos
+    steps (slq, bidiag) or the degree (chebyshev, taylor) adapt until each probe's quadrature
+    bound is within a quarter of the tolerance, then blocks of probes until the Student-t
+    interval fits the rest; ``max_products`` caps the vector products per row (default
+    max(2048, 32 d)). ``converged`` (B,) says per row whether the tolerance was met (one
+    warning when not). ``order`` is then ignored; ``lower`` is the Gauss-Radau node (the
+    bracket is certified when lower <= lambda_min). The gradient is that of the adapted
+    estimate: unbiased only up to the quadrature bound.
+
+    ``method="auto"``: fixed budget, ``"exact"`` or ``"chebyshev"`` by ``auto_method``'s cost
+    model (exact needs d JVP columns, the estimator AUTO_PRODUCT_COST per vector product;
+    measured by benchmarks/bench_auto.py; rough). With a tolerance, a pilot SLQ block
+    predicts the products that reaching it needs (``sbp.numerics.auto``) and exact is taken
+    when cheaper. No graph is built when no gradient can flow (``f(z)`` does not require grad).
+
+    Singular metrics: a row whose bottom Ritz value is <= 10 eps(dtype) times its top one
+    (Lanczos has found a null direction) gets log det = -inf, as ``"exact"`` gives for a
+    Jacobian with (numerically) dependent columns; use ``damping`` for the regularized value.
 
     Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017)
     and ``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step);
@@ -397,7 +278,7 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
 
     Returns:
         ``LogdetEstimate`` with ``logdet``, ``lambda_max``, ``stderr`` (all (B,)), the
-        interval and the number of operator products.
+        interval, the number of operator products and (with a tolerance) ``converged``.
 
     Example:
         >>> import torch, sbp
@@ -410,20 +291,54 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     check_latent(z)
     _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     B, d = z.shape
-    if method == "auto":
-        method = auto_method(d, order=order, probes=probes, power_iters=power_iters)
+    tol = make_tolerance(atol, rtol, confidence, max_products, d)
+    _check_tolerance_options(tol, variance_reduction)
     if method == "exact":
-        return _exact(metric_dense(f, z, jvp_mode=jvp_mode), products=d, dtype=z.dtype, damping=damping)
-    return logdet_operator(metric_operator(f, z, jvp_mode=jvp_mode), method=method, order=order, probes=probes,
-                           lower=lower, upper=upper, power_iters=power_iters, generator=generator,
-                           damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction)
+        return _exact(metric_dense(f, z, jvp_mode=jvp_mode), products=d, dtype=z.dtype, damping=damping, tol=tol)
+    op = metric_operator(f, z, jvp_mode=jvp_mode)
+    if method == "auto":
+        graph = graph_wanted(op.output)
+        if tol is None:
+            method = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=graph)
+        elif auto_pilot_steps(d, probes, AUTO_PRODUCT_COST) == 0:
+            method = "exact"
+        else:
+            with torch.enable_grad() if graph else torch.no_grad():
+                est = _run(op, "slq", order, probes, lower, upper, power_iters, generator, damping, grad_mode,
+                           variance_reduction, tol, pilot_cost=AUTO_PRODUCT_COST)
+            if est is not None:
+                return est
+            method = "exact"
+        if method == "exact":
+            return _exact(metric_dense(f, z, jvp_mode=jvp_mode), products=d, dtype=z.dtype, damping=damping, tol=tol)
+    return _run(op, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
+                variance_reduction, tol)
+
+
+def _run(op: MetricOperator, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
+         variance_reduction, tol, pilot_cost=None) -> LogdetEstimate | None:
+    out = op.output
+    est = _estimate(op.matvec, op.batch, op.dim, out.dtype, out.device, method=method, order=order, probes=probes,
+                    lower=lower, upper=upper, power_iters=power_iters, generator=generator, damping=damping,
+                    grad_mode=grad_mode, jvp=op.jvp, vjp=op.vjp, variance_reduction=variance_reduction, tol=tol,
+                    pilot_cost=pilot_cost)
+    if est is not None and tol is not None:
+        _warn_unconverged(est, tol)
+    return est
+
+
+def _check_tolerance_options(tol: Tolerance | None, variance_reduction: str) -> None:
+    if tol is not None and variance_reduction != "none":
+        raise ValueError(f"variance_reduction={variance_reduction!r} takes a fixed budget; with atol/rtol use "
+                         "variance_reduction='none' (Hutchinson blocks adapt to the tolerance)")
 
 
 def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int = 30, probes: int = 8,
                     lower: float | Tensor | None = None, upper: float | Tensor | None = None,
                     power_iters: int = 20, generator: torch.Generator | int | None = None,
-                    damping: float = 0.0, grad_mode: str = "backprop",
-                    variance_reduction: str = "none") -> LogdetEstimate:
+                    damping: float = 0.0, grad_mode: str = "backprop", variance_reduction: str = "none",
+                    atol: float | None = None, rtol: float | None = None, confidence: float = 0.95,
+                    max_products: int | None = None) -> LogdetEstimate:
     """The stochastic estimators of ``logdet_metric`` on a given Jacobian operator ``op``.
 
     For callers that wrap the products of ``sbp.numerics.jacobian.metric_operator`` (for
@@ -432,25 +347,26 @@ def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int
     _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     if method in ("exact", "auto"):
         raise ValueError(f"logdet_operator takes a stochastic method, got {method!r}: use logdet_metric(f, z)")
-    out = op.output
-    return _estimate(op.matvec, op.batch, op.dim, out.dtype, out.device, method=method, order=order, probes=probes,
-                     lower=lower, upper=upper, power_iters=power_iters, generator=generator,
-                     damping=damping, grad_mode=grad_mode, jvp=op.jvp, vjp=op.vjp,
-                     variance_reduction=variance_reduction)
+    tol = make_tolerance(atol, rtol, confidence, max_products, op.dim)
+    _check_tolerance_options(tol, variance_reduction)
+    return _run(op, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
+                variance_reduction, tol)
 
 
 def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev", order: int = 30,
            probes: int = 8, lower: float | Tensor | None = None, upper: float | Tensor | None = None,
            power_iters: int = 20, generator: torch.Generator | int | None = None,
            dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
-           damping: float = 0.0, grad_mode: str = "backprop",
-           variance_reduction: str = "none") -> LogdetEstimate:
+           damping: float = 0.0, grad_mode: str = "backprop", variance_reduction: str = "none",
+           atol: float | None = None, rtol: float | None = None, confidence: float = 0.95,
+           max_products: int | None = None) -> LogdetEstimate:
     """The estimators of ``logdet_metric`` for any batched SPD operator.
 
     ``matvec`` maps a block (P, batch, dim) to G applied to each vector, same shape;
     e.g. ``lambda v: v @ A`` for one symmetric positive definite ``A``. Other arguments
     as in ``logdet_metric``; ``method="bidiag"`` needs J and J^T separately and is only
-    available through ``logdet_metric``.
+    available through ``logdet_metric``. ``"exact"`` applies G to the dim unit vectors (one
+    block product); ``"auto"`` compares products with G one to one.
     """
     _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     if method == "bidiag":
@@ -461,12 +377,23 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     device = torch.device(device) if device is not None else torch.device("cpu")
-    if method == "auto":  # exact needs dim products with G, the estimator power_iters + 1 + order probes
-        method = "exact" if dim <= power_iters + 1 + order * probes else "chebyshev"
+    tol = make_tolerance(atol, rtol, confidence, max_products, dim)
+    _check_tolerance_options(tol, variance_reduction)
+    kw = dict(order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters, generator=generator,
+              damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
+    if method == "auto" and tol is not None and auto_pilot_steps(dim, probes, 1.0) > 0:
+        est = _estimate(matvec, batch, dim, dtype, device, method="slq", pilot_cost=1.0, **kw)
+        method = "exact" if est is None else "slq"
+        if est is not None:
+            _warn_unconverged(est, tol)
+            return est
+    elif method == "auto":  # exact needs dim products with G, the estimator power_iters + 1 + order probes
+        method = "exact" if tol is not None or dim <= power_iters + 1 + order * probes else "chebyshev"
     if method == "exact":
         eye = torch.eye(dim, dtype=dtype, device=device)[:, None, :].expand(-1, batch, -1)
         G = matvec(eye).permute(1, 2, 0)  # (batch, dim, dim), column i = G e_i
-        return _exact(G, products=1, dtype=dtype, damping=damping)
-    return _estimate(matvec, batch, dim, dtype, device, method=method, order=order, probes=probes,
-                     lower=lower, upper=upper, power_iters=power_iters, generator=generator,
-                     damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction)
+        return _exact(G, products=1, dtype=dtype, damping=damping, tol=tol)
+    est = _estimate(matvec, batch, dim, dtype, device, method=method, **kw)
+    if tol is not None:
+        _warn_unconverged(est, tol)
+    return est

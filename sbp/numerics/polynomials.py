@@ -5,17 +5,24 @@
   t_k = cos(pi (k + 1/2) / (n + 1)).
 - Taylor series (Boutsidis et al. 2017): log(x) = log(alpha) - sum_k (1 - x/alpha)^k / k.
 
-These functions know nothing of matrices; ``sbp.logdet`` applies them to operators.
+``LogPolynomial`` holds one such p on a batch of intervals, written in a basis phi_j that a
+three-term (Chebyshev) or two-term (Taylor) recurrence of products with G generates:
+p(G) = sum_j c_j phi_j(G) and p'(G) = sum_j c'_j phi_j(G) (the derivative for the low-memory
+gradient, d tr p(G) = tr(p'(G) dG)). ``poly_basis`` is the one operator recurrence; applying p,
+its quadratic forms v^T p(G) v and p'(G) v all read it.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
 
 __all__ = ["chebyshev_log_coeffs", "chebyshev_eval", "chebyshev_derivative_coeffs", "taylor_log_coeffs",
-           "taylor_eval"]
+           "taylor_eval", "LogPolynomial", "log_polynomial", "poly_basis", "poly_apply", "poly_quadratic",
+           "poly_error_bound"]
 
 
 def chebyshev_log_coeffs(order: int, lower: Tensor, upper: Tensor) -> Tensor:
@@ -24,7 +31,7 @@ def chebyshev_log_coeffs(order: int, lower: Tensor, upper: Tensor) -> Tensor:
     ``lower`` and ``upper`` are tensors of any (equal, broadcastable) shape ``S``;
     the result has shape ``S + (order + 1,)``, so that
     ``log(x) ~ sum_j c_j T_j((2x - a - b) / (b - a))`` for x in [a, b].
-    c_j = 2/(n+1) sum_k g(t_k) T_j(t_k), with c_0 halved (PAPER.md, Algorithm 1).
+    c_j = 2/(n+1) sum_k g(t_k) T_j(t_k), with c_0 halved (the paper's Algorithm 1).
     Computed in float64 whatever the input dtype, returned in the input dtype.
     """
     if order < 1:
@@ -100,3 +107,87 @@ def chebyshev_derivative_coeffs(coeffs: Tensor) -> Tensor:
         nxt, cur = cur, prev
     d[..., 0] = d[..., 0] / 2
     return d
+
+
+POLY_METHODS = ("chebyshev", "taylor")
+
+
+@dataclass(frozen=True)
+class LogPolynomial:
+    """p ~ log of degree ``order`` on [a, b] per row (a, b: (B,)), p = sum_j coeffs_j phi_j,
+    p' = sum_j dcoeffs_j phi_j. Chebyshev: phi_j = T_j(scale x - shift); Taylor (alpha = b):
+    phi_j = (1 - x / alpha)^j, coeffs (log alpha, -1, -1/2, ...), dcoeffs (1/alpha, ..., 1/alpha, 0)."""
+
+    method: str
+    order: int
+    a: Tensor
+    b: Tensor
+    coeffs: Tensor  # (B, order + 1)
+    dcoeffs: Tensor  # (B, order + 1)
+
+
+def log_polynomial(method: str, order: int, a: Tensor, b: Tensor, dtype: torch.dtype) -> LogPolynomial:
+    """The Chebyshev interpolant (Han et al. 2017) or Taylor series (Boutsidis et al. 2017) of log on [a, b]."""
+    if method not in POLY_METHODS:
+        raise ValueError(f"method must be one of {POLY_METHODS}, got {method!r}")
+    if method == "chebyshev":
+        c = chebyshev_log_coeffs(order, a, b).to(dtype)
+        dc = chebyshev_derivative_coeffs(c) * (2 / (b - a))[:, None]
+    else:
+        k = taylor_log_coeffs(order, dtype=dtype, device=b.device)
+        c = torch.cat([torch.log(b)[:, None], -k.expand(b.shape[0], -1)], 1)
+        dc = torch.cat([(1 / b)[:, None].expand(-1, order), torch.zeros_like(b)[:, None]], 1)
+    return LogPolynomial(method=method, order=order, a=a, b=b, coeffs=c, dcoeffs=dc)
+
+
+def poly_basis(G: Callable[[Tensor], Tensor], X: Tensor, p: LogPolynomial) -> Iterator[Tensor]:
+    """phi_0(G) X, ..., phi_n(G) X for a block X (P, B, d): ``order`` products with G in all."""
+    yield X
+    if p.method == "chebyshev":
+        scale, shift = (2 / (p.b - p.a))[:, None], ((p.b + p.a) / (p.b - p.a))[:, None]
+        w_prev, w = X, scale * G(X) - shift * X
+        yield w
+        for _ in range(2, p.order + 1):
+            w_prev, w = w, 2 * (scale * G(w) - shift * w) - w_prev
+            yield w
+    else:
+        alpha, u = p.b[:, None], X
+        for _ in range(p.order):
+            u = u - G(u) / alpha
+            yield u
+
+
+def poly_apply(G: Callable[[Tensor], Tensor], X: Tensor, p: LogPolynomial) -> Tensor:
+    """p(G) X for a block X (P, B, d)."""
+    out = None
+    for j, w in enumerate(poly_basis(G, X, p)):
+        term = p.coeffs[:, j, None] * w
+        out = term if out is None else out + term
+    return out
+
+
+def poly_quadratic(G: Callable[[Tensor], Tensor], V: Tensor, p: LogPolynomial, *,
+                   derivative: bool = False) -> tuple[Tensor, Tensor | None]:
+    """v^T p(G) v per probe (P, B) and, if ``derivative``, W = p'(G) V (P, B, d), from one recurrence."""
+    q, W = None, None
+    for j, w in enumerate(poly_basis(G, V, p)):
+        term = p.coeffs[:, j] * (V * w).sum(-1)
+        q = term if q is None else q + term
+        if derivative and j < p.order:
+            dterm = p.dcoeffs[:, j, None] * w
+            W = dterm if W is None else W + dterm
+    return q, W
+
+
+def poly_error_bound(p: LogPolynomial, points: int = 2049) -> Tensor:
+    """max |log x - p(x)| over [a, b] (B,), evaluated on a fine Chebyshev grid of each interval in
+    float64: the per-eigenvalue error, so |v^T (log G - p(G)) v| <= |v|^2 bound when the spectrum
+    lies in [a, b]."""
+    a, b = p.a.to(torch.float64), p.b.to(torch.float64)
+    t = torch.cos(math.pi * torch.arange(points, dtype=torch.float64, device=a.device) / (points - 1))
+    x = ((b - a)[:, None] * t + (b + a)[:, None]) / 2
+    if p.method == "chebyshev":
+        approx = chebyshev_eval(p.coeffs.to(torch.float64), x, a, b)
+    else:
+        approx = taylor_eval(p.order, x, b)
+    return (approx - torch.log(x)).abs().amax(-1).to(p.coeffs.dtype)

@@ -25,9 +25,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.trace import rademacher
+from sbp.numerics.krylov import Krylov, eigh_tridiagonal, golub_kahan, lanczos
 
-__all__ = ["Quadrature", "lanczos_quadrature", "bidiag_quadrature", "quad_log", "quad_log_gram"]
+__all__ = ["Quadrature", "lanczos_quadrature", "bidiag_quadrature", "quadrature", "quad_log", "quad_log_gram",
+           "gauss_radau_log", "ritz_values"]
 
 Product = Callable[[Tensor], Tensor]
 
@@ -52,7 +53,7 @@ class _QuadLog(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, T: Tensor) -> Tensor:
-        theta, S = torch.linalg.eigh(T)
+        theta, S = eigh_tridiagonal(T)
         _check_spd(theta)
         q = S[..., 0, :]
         ctx.save_for_backward(theta, S)
@@ -97,6 +98,8 @@ def quad_log_gram(Bm: Tensor) -> Tensor:
     return _QuadLogGram.apply(Bm)
 
 
+
+
 @dataclass(frozen=True)
 class Quadrature:
     """Per-probe results, shapes (P, B) unless noted."""
@@ -108,101 +111,72 @@ class Quadrature:
     steps: int
 
 
-def _reorth(w: Tensor, basis: list[Tensor]) -> Tensor:
-    """Remove from w (P, B, n) its components along ``basis`` (list of (P, B, n)), twice."""
-    Q = torch.stack(basis)
-    for _ in range(2):
-        w = w - torch.einsum("jpb,jpbn->pbn", torch.einsum("jpbn,pbn->jpb", Q, w), Q)
-    return w
-
-
-def _normalize_or_restart(w: Tensor, basis: list[Tensor], scale: Tensor, generator) -> tuple[Tensor, Tensor]:
-    """w / |w|, or (where |w| ~ 0: an invariant subspace was found) a fresh random unit vector
-    orthogonal to ``basis`` with coefficient 0: the quadrature of e1 is unaffected."""
-    beta = w.norm(dim=-1)
-    broke = beta.detach() <= 1e3 * torch.finfo(w.dtype).eps * scale
-    safe = torch.where(broke, torch.ones_like(beta), beta)
-    q = w / safe[..., None]
-    if bool(broke.any()):
-        r = rademacher(tuple(w.shape), generator=generator, dtype=w.dtype, device=w.device)
-        r = _reorth(r, basis)
-        r = r / r.norm(dim=-1, keepdim=True)
-        q = torch.where(broke[..., None], r, q)
-        beta = torch.where(broke, torch.zeros_like(beta), beta)
-    return q, beta
-
-
-def _finish(values: Tensor, T: Tensor, basis: list[Tensor], norm: Tensor, need_solve: bool, k: int) -> Quadrature:
+def ritz_values(kr: Krylov) -> tuple[Tensor, Tensor]:
+    """Ritz values (P, B, k), increasing, and eigenvectors of T_k, without a graph."""
     with torch.no_grad():
-        Td = T.detach()
-        theta, S = torch.linalg.eigh(Td)
-        Q = torch.stack([b.detach() for b in basis])  # (k, P, B, d)
+        return eigh_tridiagonal(kr.tridiag().detach())
+
+
+def gauss_radau_log(kr: Krylov, node: Tensor) -> Tensor:
+    """Gauss-Radau quadrature of v^T log(G) v with a node fixed at ``node`` (B,) or (P, B), no graph.
+
+    With node <= lambda_min(G) it is a lower bound, and the Gauss value |v|^2 e1^T log(T_k) e1 an
+    upper bound (every even derivative of log is negative; Golub & Meurant 2010, ch. 6): the
+    pair brackets the probe's value. T_{k+1} gets the last diagonal entry
+    node + delta_k, (T_k - node I) delta = beta_k^2 e_k, so that ``node`` is one of its eigenvalues.
+    """
+    with torch.no_grad():
+        T = kr.tridiag().detach()
+        P, B, k = kr.alphas.shape
+        node = node.detach().to(T).expand(P, B)
+        beta = kr.next_beta.detach()
+        ek = torch.zeros(P, B, k, dtype=T.dtype, device=T.device)
+        ek[..., -1] = beta * beta
+        eye = torch.eye(k, dtype=T.dtype, device=T.device)
+        delta = torch.linalg.solve(T - node[..., None, None] * eye, ek[..., None])[..., -1, 0]
+        ext = torch.zeros(P, B, k + 1, k + 1, dtype=T.dtype, device=T.device)
+        ext[..., :k, :k] = T
+        ext[..., k, k - 1] = ext[..., k - 1, k] = beta
+        ext[..., k, k] = node + delta
+        theta, S = eigh_tridiagonal(ext)
+        q2 = S[..., 0, :] ** 2
+        value = (q2 * torch.log(theta.clamp_min(torch.finfo(T.dtype).tiny))).sum(-1)
+        norm2 = kr.norm.detach() ** 2
+        return torch.where(beta > 0, norm2 * value, norm2 * quad_log(T))
+
+
+def quadrature(kr: Krylov, *, need_solve: bool = False) -> Quadrature:
+    """Gauss quadrature of every probe's v^T log(G) v from its recurrence (differentiable), its Ritz
+    values and top Ritz vector, and w ~ G^{-1} v from the same basis (the CG/LSQR iterate) if asked."""
+    if kr.bidiag is None:
+        values = kr.norm * kr.norm * quad_log(kr.tridiag())
+    else:
+        diag, sup = kr.bidiag
+        Bm = torch.diag_embed(diag) + (torch.diag_embed(sup, 1) if sup.shape[-1] else 0)
+        values = kr.norm * kr.norm * quad_log_gram(Bm)
+    theta, S = ritz_values(kr)
+    with torch.no_grad():
+        Q = torch.stack([b.detach() for b in kr.basis])  # (k, P, B, d)
         top = torch.einsum("jpbd,pbj->pbd", Q, S[..., :, -1])
         top = top / top.norm(dim=-1, keepdim=True)
         solve = None
         if need_solve:
+            Td = kr.tridiag().detach()
             e1 = torch.zeros(Td.shape[:-1], dtype=Td.dtype, device=Td.device)
             e1[..., 0] = 1
             y = torch.linalg.solve(Td, e1)  # (P, B, k)
-            solve = norm.detach()[..., None] * torch.einsum("jpbd,pbj->pbd", Q, y)
-    return Quadrature(values=values, ritz=theta, top_vectors=top, solve=solve, steps=k)
+            solve = kr.norm.detach()[..., None] * torch.einsum("jpbd,pbj->pbd", Q, y)
+    return Quadrature(values=values, ritz=theta, top_vectors=top, solve=solve, steps=kr.steps)
 
 
 def lanczos_quadrature(matvec: Product, V: Tensor, steps: int, *, generator: torch.Generator | None = None,
                        need_solve: bool = False) -> Quadrature:
-    """SLQ: ``min(steps, d)`` Lanczos steps on G from each probe of ``V`` (P, B, d), one product each."""
-    P, B, d = V.shape
-    k = min(int(steps), d)
-    norm = V.norm(dim=-1)
-    q = V / norm[..., None]
-    Q, alphas, betas = [q], [], []
-    w = matvec(q)
-    for j in range(k):
-        a = (w * q).sum(-1)
-        alphas.append(a)
-        if j == k - 1:
-            break
-        w = _reorth(w - a[..., None] * q, Q)
-        scale = torch.stack(alphas).detach().abs().amax(0).clamp_min(torch.finfo(w.dtype).tiny)
-        q, beta = _normalize_or_restart(w, Q, scale, generator)
-        betas.append(beta)
-        Q.append(q)
-        w = matvec(q) - beta[..., None] * Q[-2]
-    T = torch.diag_embed(torch.stack(alphas, -1))
-    if betas:
-        off = torch.stack(betas, -1)
-        T = T + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
-    values = norm * norm * quad_log(T)
-    return _finish(values, T, Q, norm, need_solve, k)
+    """SLQ (Ubaru, Chen & Saad 2017): ``min(steps, d)`` Lanczos steps on G from each probe of ``V`` (P, B, d)."""
+    return quadrature(lanczos(matvec, V, steps, generator=generator), need_solve=need_solve)
 
 
 def bidiag_quadrature(jvp: Product, vjp: Product, V: Tensor, steps: int, *,
                       generator: torch.Generator | None = None, need_solve: bool = False) -> Quadrature:
-    """Golub-Kahan bidiagonalization of J from each probe of ``V`` (P, B, d): ``min(steps, d)`` steps,
-    each one ``jvp`` (P, B, d) -> (P, B, D) and one ``vjp`` (P, B, D) -> (P, B, d)."""
-    P, B, d = V.shape
-    k = min(int(steps), d)
-    norm = V.norm(dim=-1)
-    v = V / norm[..., None]
-    Vs, Us, alphas, betas = [v], [], [], []
-    p = jvp(v)
-    for j in range(k):
-        if Us:
-            p = _reorth(p, Us)
-        alpha = p.norm(dim=-1)
-        u = p / torch.where(alpha.detach() > 0, alpha, torch.ones_like(alpha))[..., None]
-        alphas.append(alpha)
-        Us.append(u)
-        if j == k - 1:
-            break
-        r = _reorth(vjp(u) - alpha[..., None] * v, Vs)
-        scale = torch.stack(alphas).detach().amax(0).clamp_min(torch.finfo(r.dtype).tiny)
-        v, beta = _normalize_or_restart(r, Vs, scale, generator)
-        betas.append(beta)
-        Vs.append(v)
-        p = jvp(v) - beta[..., None] * u
-    Bm = torch.diag_embed(torch.stack(alphas, -1))
-    if betas:
-        Bm = Bm + torch.diag_embed(torch.stack(betas, -1), 1)
-    values = norm * norm * quad_log_gram(Bm)
-    return _finish(values, Bm.mT @ Bm, Vs, norm, need_solve, k)
+    """Golub-Kahan quadrature: ``min(steps, d)`` bidiagonalization steps of J from each probe of ``V``,
+    each one ``jvp`` (P, B, d) -> (P, B, D) and one ``vjp``; log sigma_i(B_k)^2 from the singular values."""
+    return quadrature(golub_kahan(jvp, vjp, V, steps, generator=generator), need_solve=need_solve)

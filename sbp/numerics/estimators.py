@@ -1,0 +1,209 @@
+"""The stochastic log det estimators of ``sbp.logdet``, each a short composition of the named parts.
+
+- ``polynomial_block``: Algorithm 1 of Ramesh & LeCun (2018). Lanczos from every probe
+  (``krylov.lanczos``) gives the spectral interval [a, b] (``bounds.spectral_bounds``, step 1);
+  p ~ log on [a, b] is Chebyshev or Taylor (``polynomials.log_polynomial``, step 2); each probe's
+  v^T p(G) v comes from the one operator recurrence (``polynomials.poly_quadratic``), averaged by
+  Hutchinson or Hutch++ (``trace``, step 3). Without a graph and for order < 2 k the Lanczos
+  matrices already hold v^T p(G) v = |v|^2 e1^T p(T) e1 (Gauss quadrature): no further products.
+- ``krylov_block``: SLQ (Lanczos) or Golub-Kahan quadrature, |v|^2 e1^T log(T_k) e1 per probe.
+
+Each returns per-probe values (P, B) and what the facade reports; the gradient flows through
+the recurrences (Eq. 3), or with ``lowmem`` through one surrogate product w^T G v whose
+gradient w^T dG v is unbiased for d tr p(G) = tr(p'(G) dG) (w = p'(G) v, or w ~ G^{-1} v).
+"""
+from __future__ import annotations
+
+import dataclasses
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from sbp.numerics.bounds import spectral_bounds
+from sbp.numerics.krylov import Krylov, golub_kahan, lanczos
+from sbp.numerics.polynomials import LogPolynomial, log_polynomial, poly_apply, poly_quadratic
+from sbp.numerics.quadrature import quadrature, ritz_values
+from sbp.numerics.trace import Sampler, hutchpp
+
+__all__ = ["Block", "polynomial_block", "krylov_block", "polynomial_interval", "singular_threshold"]
+
+Matvec = Callable[[Tensor], Tensor]
+
+
+def singular_threshold(dtype: torch.dtype) -> float:
+    """Bottom Ritz value / top Ritz value at or below which a matrix-free metric counts as singular:
+    10 eps of the products' dtype (1.2e-6 in float32, 2.2e-15 in float64), the level at which
+    rounding in G v hides an eigenvalue from zero."""
+    return 10 * torch.finfo(dtype).eps
+
+
+@dataclass(frozen=True)
+class Block:
+    """One probe block's results: per-probe values (P, B) (with a graph if wanted), Ritz extremes
+    (B,), the interval (B,), the top Ritz vector's Rayleigh quotient, products, rows found singular."""
+
+    values: Tensor
+    theta_min: Tensor
+    theta_max: Tensor
+    lower: Tensor
+    upper: Tensor
+    lambda_max: Tensor
+    products: int
+    singular: Tensor  # (B,) bool
+    steps: int
+    stderr: Tensor | None = None  # set by Hutch++ (its own standard error)
+    kr: Krylov | None = None
+    order: int | None = None  # the polynomial's degree
+
+
+def _rayleigh_top(matvec: Matvec, top: Tensor, ritz_top: Tensor, eps: float, graph: bool) -> tuple[Tensor, int]:
+    """lambda_max (B,): the Rayleigh quotient y^T G y of the best probe's top Ritz vector y (one
+    product, differentiable) with a graph, else the top Ritz value itself (minus the damping)."""
+    best = ritz_top.argmax(0)
+    if not graph:
+        return ritz_top.gather(0, best[None])[0] - eps, 0
+    P, B, d = top.shape
+    y = top.gather(0, best[None, :, None].expand(1, B, d))[0]
+    return (y * matvec(y[None])[0]).sum(-1), 1
+
+
+def polynomial_interval(kr: Krylov, lower, upper, shrink: float) -> tuple[Tensor, Tensor]:
+    """[a, b] (B,) for the polynomial: the envelope over probes of the Lanczos intervals, or the given ends."""
+    P, B = kr.alphas.shape[:2]
+    sb = spectral_bounds(kr)
+    a_pb, b_pb = (t.reshape(P, B) for t in sb.interval(shrink))
+    b = upper if upper is not None else b_pb.amax(0)
+    a = lower if lower is not None else torch.minimum(a_pb.amin(0), b * (1 - 1e-3))
+    if not bool((a < b).all()):
+        raise ValueError(f"lower must be < upper; got lower={a.tolist()} with upper={b.tolist()}")
+    return a, b
+
+
+def _safe_interval(a: Tensor, b: Tensor, singular: Tensor) -> tuple[Tensor, Tensor]:
+    """A harmless [1, 2] for rows that are singular (their value is replaced by -inf)."""
+    return torch.where(singular, torch.ones_like(a), a), torch.where(singular, 2 * torch.ones_like(b), b)
+
+
+def polynomial_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, order: int | None, power_iters: int,
+                     lower, upper, eps: float, lowmem: bool, generator, shrink: float = 16.0,
+                     sampler: Sampler | None = None, choose_order: Callable[[Tensor, Tensor, Tensor], int] | None = None
+                     ) -> tuple[Block, LogPolynomial]:
+    """Algorithm 1 on the probe block V (P, B, d) (``sampler`` given: Hutch++ with P vectors).
+
+    ``choose_order(a, b, pilot)`` (tolerance mode) picks the degree from the interval and the
+    Lanczos pilot value of each row; otherwise ``order`` is used."""
+    P, B, d = V.shape
+    graph = torch.is_grad_enabled()
+    with torch.no_grad():
+        kr = lanczos(G, V, power_iters, generator=generator)
+        theta, S = ritz_values(kr)
+    a_raw, b_raw = polynomial_interval(kr, lower, upper, shrink)
+    tmin, tmax = theta[..., 0].amin(0), theta[..., -1].amax(0)
+    singular, extra = _singular_rows(G, V, tmin, tmax, kr.steps, 4 * power_iters) if eps == 0 else \
+        (torch.zeros_like(tmin, dtype=torch.bool), 0)
+    a, b = _safe_interval(a_raw, b_raw, singular)
+    top = torch.einsum("jpbd,pbj->pbd", torch.stack(kr.basis), S[..., :, -1])
+    lambda_max, products = _rayleigh_top(matvec, top / top.norm(dim=-1, keepdim=True), theta[..., -1], eps, graph)
+    products += kr.steps + extra
+    if choose_order is not None:
+        with torch.no_grad():
+            pilot = (kr.norm ** 2 * _gauss_log(kr)).mean(0)
+        order = choose_order(a, b, pilot)
+    poly = log_polynomial(method, order, a, b, V.dtype)
+    common = dict(theta_min=tmin, theta_max=tmax, lower=a_raw, upper=b_raw, lambda_max=lambda_max, singular=singular,
+                  steps=kr.steps, kr=kr, order=order)
+    if sampler is not None:
+        tr = hutchpp(lambda X: poly_apply(G, X, poly), sampler, (P, B, d))
+        return Block(values=tr.mean[None], stderr=tr.stderr, products=products + 2 * order, **common), poly
+    if not graph and (order < 2 * kr.steps or kr.steps == d):
+        T = kr.tridiag()
+        e1 = torch.zeros(P, B, kr.steps, dtype=V.dtype, device=V.device)
+        e1[..., 0] = 1.0
+        pT = poly_apply(lambda X: torch.einsum("pbij,pbj->pbi", T, X), e1, poly)
+        return Block(values=d * pT[..., 0], products=products, **common), poly
+    with torch.no_grad() if lowmem else nullcontext():
+        q, W = poly_quadratic(G, V, poly, derivative=lowmem)
+    products += order
+    if lowmem:
+        q = _with_surrogate(q, W, V, G)
+        products += 1
+    return Block(values=q, products=products, **common), poly
+
+
+def _singular_rows(G: Matvec, V: Tensor, tmin: Tensor, tmax: Tensor, steps: int, max_steps: int
+                   ) -> tuple[Tensor, int]:
+    """Rows (B,) whose bottom Ritz value is at or below ``singular_threshold`` of the top one. Rows
+    below its square root after fewer than d steps are suspect (an unconverged null direction):
+    Lanczos from their first probe continues to ``max_steps`` (no graph, restarts from a fixed seed,
+    the caller's generator untouched) to decide. Returns the rows and the products spent."""
+    tau = singular_threshold(V.dtype)
+    singular = tmin <= tau * tmax
+    suspect = ~singular & (tmin <= tau ** 0.5 * tmax)
+    d = V.shape[-1]
+    if steps >= d or max_steps <= steps or not bool(suspect.any()):
+        return singular, 0
+    with torch.no_grad():
+        kr = lanczos(G, V[:1], min(d, max_steps), generator=torch.Generator(V.device).manual_seed(0))
+        theta, _ = ritz_values(kr)
+    return singular | (suspect & (theta[0, :, 0] <= tau * theta[0, :, -1])), kr.steps
+
+
+def _gauss_log(kr: Krylov) -> Tensor:
+    """e1^T log(T_k) e1 per probe without a graph, 0 where T_k is not positive definite."""
+    theta, S = ritz_values(kr)
+    return (S[..., 0, :] ** 2 * torch.log(theta.clamp_min(torch.finfo(theta.dtype).tiny))).sum(-1)
+
+
+def _with_surrogate(q: Tensor, W: Tensor, V: Tensor, matvec: Matvec) -> Tensor:
+    """Per-probe values q (no graph) plus a zero-valued surrogate w^T G v whose gradient is
+    w^T dG v (w, v constants): the low-memory gradient, one product with a graph."""
+    s = (W.detach() * matvec(V)).sum(-1)
+    return q.detach() + (s - s.detach())
+
+
+def krylov_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, steps: int, eps: float, lowmem: bool,
+                 generator, jvp: Matvec | None = None, vjp: Matvec | None = None, stop=None) -> Block:
+    """SLQ (``method="slq"``, Lanczos on G + eps I) or Golub-Kahan quadrature (``"bidiag"``, of
+    J_aug = [J; sqrt(eps) I] when damped) on the probe block V; ``stop`` is the Krylov stop rule."""
+    P, B, d = V.shape
+    with torch.no_grad() if lowmem else nullcontext():
+        if method == "slq":
+            kr = lanczos(G, V, steps, generator=generator, stop=stop)
+        else:
+            kr = golub_kahan(*_augmented(jvp, vjp, eps, d), V, steps, generator=generator, stop=stop)
+        theta, _ = ritz_values(kr)
+        tmin, tmax = theta[..., 0].amin(0), theta[..., -1].amax(0)
+        singular = tmin <= singular_threshold(V.dtype) * tmax if eps == 0 else torch.zeros_like(tmin, dtype=torch.bool)
+        quad = quadrature(_regularized(kr, singular), need_solve=lowmem)
+    q = _with_surrogate(quad.values, quad.solve, V, G) if lowmem else quad.values
+    lambda_max, extra = _rayleigh_top(matvec, quad.top_vectors, quad.ritz[..., -1], eps, True)
+    a, b = quad.ritz[..., 0].amin(0), quad.ritz[..., -1].amax(0)
+    a, b = torch.where(singular, tmin, a), torch.where(singular, tmax, b)
+    return Block(values=q, theta_min=tmin, theta_max=tmax, lower=a, upper=b, lambda_max=lambda_max,
+                 products=kr.steps + extra + int(lowmem), singular=singular, steps=kr.steps, kr=kr)
+
+
+def _augmented(jvp, vjp, eps: float, d: int) -> tuple[Matvec, Matvec]:
+    """J and J^T, or those of J_aug = [J; sqrt(eps) I] (J_aug^T J_aug = G + eps I) when damped."""
+    if eps == 0:
+        return jvp, vjp
+    r = eps ** 0.5
+    return (lambda v: torch.cat([jvp(v), r * v], dim=-1)), (lambda u: vjp(u[..., :-d]) + r * u[..., -d:])
+
+
+def _regularized(kr: Krylov, singular: Tensor) -> Krylov:
+    """The recurrence with singular rows' T_k replaced by the identity (their value becomes -inf later),
+    so that the quadrature's log never sees a non-positive Ritz value."""
+    if not bool(singular.any()):
+        return kr
+    m = singular[None, :, None]
+    alphas = torch.where(m, torch.ones_like(kr.alphas), kr.alphas)
+    betas = torch.where(m, torch.zeros_like(kr.betas), kr.betas)
+    bidiag = None
+    if kr.bidiag is not None:
+        diag, sup = kr.bidiag
+        bidiag = (torch.where(m, torch.ones_like(diag), diag), torch.where(m, torch.zeros_like(sup), sup))
+    return dataclasses.replace(kr, alphas=alphas, betas=betas, bidiag=bidiag)

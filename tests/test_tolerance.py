@@ -1,0 +1,124 @@
+"""Tolerances (atol/rtol), converged flags, singular metrics and method='auto' with a tolerance."""
+import math
+
+import pytest
+import torch
+
+import sbp
+from sbp.experiments.benchmark.problems import designed_problem
+from sbp.numerics.trace import student_t_quantile
+
+F64 = torch.float64
+
+
+def test_student_t_quantile_known_values():
+    assert student_t_quantile(0.975, 1) == pytest.approx(12.7062, abs=1e-3)
+    assert student_t_quantile(0.975, 3) == pytest.approx(3.1824, abs=1e-3)
+    assert student_t_quantile(0.975, 10) == pytest.approx(2.2281, abs=1e-3)
+    assert student_t_quantile(0.999, 7) == pytest.approx(4.7853, abs=2e-3)
+    assert student_t_quantile(0.975, 1000) == pytest.approx(1.9623, abs=1e-3)
+
+
+@pytest.mark.parametrize("method, cond", [("slq", 10.0), ("slq", 1e3), ("bidiag", 1e3), ("chebyshev", 10.0),
+                                          ("taylor", 3.0)])
+def test_true_error_within_tolerance_over_seeds(method, cond):
+    problem = designed_problem(64, cond, rows=4)
+    rtol, misses, rows = 0.05, 0, 0
+    for seed in range(10):
+        est = sbp.logdet_metric(problem.f, problem.z, method=method, rtol=rtol, generator=seed, jvp_mode="reverse")
+        assert est.converged is not None and est.converged.shape == (4,)
+        ok = est.converged
+        err = (est.logdet - problem.exact).abs()
+        misses += int(((err > rtol * problem.exact.abs()) & ok).sum())
+        rows += int(ok.sum())
+    assert rows >= 30  # the tolerance is reachable here
+    assert misses <= 0.05 * rows + 1, (misses, rows)
+
+
+def test_without_tolerance_the_fixed_budget_number_is_unchanged():
+    problem = designed_problem(32, 100.0, rows=2)
+    est = sbp.logdet_metric(problem.f, problem.z, method="chebyshev", order=30, probes=8, generator=0,
+                            jvp_mode="reverse")
+    assert est.converged is None
+    # recorded before the estimator core was recomposed of named parts (same code path, same seed)
+    torch.testing.assert_close(est.logdet, torch.tensor([-76.35421659757043, -82.26380736458414], dtype=F64),
+                               rtol=0, atol=1e-11)
+
+
+def test_unreachable_tolerance_warns_and_flags_rows():
+    problem = designed_problem(64, 1e4, rows=2)
+    with pytest.warns(RuntimeWarning, match="not met for rows"):
+        est = sbp.logdet_metric(problem.f, problem.z, method="slq", rtol=1e-4, max_products=200, generator=0,
+                                jvp_mode="reverse")
+    assert not bool(est.converged.any())
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(rtol=-0.1), "rtol"), (dict(atol=float("nan")), "atol"), (dict(atol=0.0, rtol=0.0), "both 0"),
+    (dict(rtol=0.1, confidence=1.0), "confidence"), (dict(rtol=0.1, max_products=0), "max_products"),
+    (dict(rtol=0.1, variance_reduction="hutchpp"), "fixed budget"),
+])
+def test_bad_tolerance_options(kw, match):
+    problem = designed_problem(8, 10.0, rows=1)
+    with pytest.raises(ValueError, match=match):
+        sbp.logdet_metric(problem.f, problem.z, method="chebyshev", **kw)
+
+
+def test_auto_with_tolerance_takes_exact_when_cheaper_and_stochastic_when_not():
+    small = designed_problem(16, 100.0, rows=2)
+    assert sbp.logdet_metric(small.f, small.z, method="auto", rtol=0.01, generator=0).method == "exact"
+    big = designed_problem(512, 10.0, rows=2)
+    est = sbp.logdet_metric(big.f, big.z, method="auto", rtol=0.1, generator=0, jvp_mode="reverse")
+    assert est.method == "slq" and bool(est.converged.all())
+    assert ((est.logdet - big.exact).abs() <= 0.1 * big.exact.abs()).all()
+    hard = designed_problem(256, 1e5, rows=2)  # the pilot cannot converge within exact's cost
+    assert sbp.logdet_metric(hard.f, hard.z, method="auto", rtol=0.1, generator=0, jvp_mode="reverse").method == "exact"
+
+
+def test_auto_builds_no_graph_when_no_gradient_can_flow_but_keeps_parameter_gradients():
+    lin = torch.nn.Linear(6, 12).double()
+    z = torch.randn(2, 6, dtype=F64, generator=torch.Generator().manual_seed(0))
+    est = sbp.logdet_metric(lambda x: x @ torch.ones(6, 12, dtype=F64) + x.repeat(1, 2), z, method="auto",
+                            order=200, probes=8)
+    assert not est.logdet.requires_grad
+    est = sbp.logdet_metric(lin, z, method="auto", order=200, probes=8, generator=0)
+    assert est.logdet.requires_grad  # the closure's parameters require grad
+    est.logdet.sum().backward()
+    assert lin.weight.grad is not None and torch.isfinite(lin.weight.grad).all()
+
+
+def duplicated(z):
+    return torch.cat([z[:, :1], z[:, :1]], 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("method", ["chebyshev", "taylor", "slq", "bidiag", "exact"])
+def test_rank_deficient_maps_give_minus_inf(method, dtype):
+    z = torch.zeros(1, 2, dtype=dtype)
+    assert sbp.logdet_metric(duplicated, z, method=method, generator=0).logdet.item() == -math.inf
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(64, 32, dtype=dtype, generator=g)
+    A[:, 5] = A[:, 3]
+    Q, _ = torch.linalg.qr(torch.randn(32, 32, dtype=dtype, generator=g))
+    for M in (A, A @ Q):  # a repeated column, and the same map rotated
+        z = torch.zeros(2, 32, dtype=dtype)
+        est = sbp.logdet_metric(lambda x, M=M: x @ M.T, z, method=method, generator=0)
+        assert (est.logdet == -math.inf).all(), (method, dtype, est.logdet)
+        damped = sbp.logdet_metric(lambda x, M=M: x @ M.T, z, method=method, generator=0, damping=1e-3)
+        assert torch.isfinite(damped.logdet).all()
+
+
+@pytest.mark.parametrize("dtype, ok_cond", [(torch.float32, 1e4), (F64, 1e10)])
+def test_nearly_singular_but_resolvable_metrics_stay_finite(dtype, ok_cond):
+    lam = torch.logspace(0, -math.log10(ok_cond), 16, dtype=F64)
+    from sbp.experiments.benchmark.problems import designed_map
+    A = designed_map(lam.sqrt(), 24).to(dtype)
+    z = torch.zeros(1, 16, dtype=dtype)
+    for method in ["slq", "chebyshev", "exact"]:
+        est = sbp.logdet_metric(lambda x: x @ A.T, z, method=method, order=16, generator=0)
+        assert torch.isfinite(est.logdet).all(), (method, est.logdet)
+    lam[0] = 1e-17 if dtype == F64 else 1e-14  # below the dtype's resolution (dense J: eps^2): singular
+    A = designed_map(lam.sqrt(), 24).to(dtype)
+    for method in ["slq", "exact"]:
+        est = sbp.logdet_metric(lambda x: x @ A.T, z, method=method, order=16, generator=0)
+        assert (est.logdet == -math.inf).all(), (method, est.logdet)
