@@ -1,8 +1,13 @@
+import math
+
 import pytest
 import torch
 
 from latent_models import tiny_conv_generator
-from sbp.experiments.latent.ascent import likelihood_ascent, loglik_gradient, metric_spectrum, nearest_neighbour_distance
+from sbp.experiments.latent.aberrance import aberrance, aberrance_quantile, ascent_rows, claim_check
+from sbp.experiments.latent.ascent import (check_finite_logdet, likelihood_ascent, loglik_gradient, metric_spectrum,
+                                          nearest_neighbour_distance)
+from sbp.experiments.latent.search import search_ascent
 from sbp.numerics.density import log_density_pushforward, log_normal
 from sbp.numerics.logdet import logdet_metric
 
@@ -129,3 +134,78 @@ def test_nearest_neighbour_distance_against_brute_force():
         nearest_neighbour_distance(x, ref[:, :1])
     with pytest.raises(ValueError, match="one sample per row"):
         nearest_neighbour_distance(torch.zeros(3), ref)
+
+
+def test_ascent_stops_with_clear_error_on_singular_metric():
+    """relu(z): J = diag(z > 0) is singular in row 1 (a negative coordinate), log det = -inf there."""
+    z0 = torch.tensor([[1.0, 2.0], [-1.0, 1.0], [0.5, -3.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"rows \[1, 2\]"):
+        likelihood_ascent(torch.relu, z0, steps=5, lr=0.1, method="exact", show_progress=False)
+    with pytest.raises(ValueError, match=r"rows \[1, 2\]"):
+        search_ascent(torch.relu, z0, steps=5, generator=0)
+    with pytest.raises(ValueError, match=r"step 0 in rows \[0\]"):
+        check_finite_logdet(torch.tensor([float("nan"), 1.0]), 0)
+
+
+def test_search_ascent_never_lowers_exact_loglik_on_relu_generator():
+    f = tiny_conv_generator(5)
+    z0 = torch.randn(3, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    tr = search_ascent(f, z0, steps=25, radius=0.5, directions=3, record_every=1, generator=0)
+    ll = tr.stacked("loglik")
+    assert ll.shape == (26, 3)
+    assert bool((ll[1:] >= ll[:-1]).all())
+    assert bool((ll[-1] > ll[0] + 0.1).all())  # and it does climb
+    ref, _ = log_density_pushforward(f, tr.latents[-1], method="exact")
+    torch.testing.assert_close(tr.loglik[-1], ref.detach())
+    with pytest.raises(ValueError, match="shrink"):
+        search_ascent(f, z0, shrink=(2.0,))
+    with pytest.raises(ValueError, match="radius"):
+        search_ascent(f, z0, radius=0.0)
+
+
+def test_both_ascents_reach_the_known_maximum_of_a_linear_map():
+    """f(z) = A z: log p_G = log N(z; 0, I) - 1/2 log det(A^T A), maximal at z = 0."""
+    g = torch.Generator().manual_seed(4)
+    A = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    f = lambda z: z @ A.T  # noqa: E731
+    z0 = 2 * torch.randn(2, 3, generator=g, dtype=torch.float64)
+    best = -1.5 * math.log(2 * math.pi) - 0.5 * float(torch.logdet(A.T @ A))
+    tr = search_ascent(f, z0, steps=150, radius=1.0, record_every=150, generator=1)
+    torch.testing.assert_close(tr.loglik[-1], torch.full((2,), best, dtype=torch.float64), atol=1e-3, rtol=0)
+    tr = likelihood_ascent(f, z0, steps=400, lr=0.05, record_every=400, method="exact", show_progress=False)
+    torch.testing.assert_close(tr.loglik[-1], torch.full((2,), best, dtype=torch.float64), atol=1e-3, rtol=0)
+
+
+def test_aberrance_quantile_and_bad_input():
+    ordinary = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    q = aberrance_quantile(torch.tensor([0.5, 2.5, 10.0]), ordinary)
+    torch.testing.assert_close(q, torch.tensor([0.0, 0.5, 1.0]))
+    ref = torch.zeros(3, 1, 2, 2)
+    x = torch.ones(2, 1, 2, 2) * torch.tensor([1.0, 3.0])[:, None, None, None]
+    dist, q = aberrance(x, ref, torch.ones(4, 1, 2, 2) * 2.0)
+    torch.testing.assert_close(dist, torch.tensor([2.0, 6.0]))
+    torch.testing.assert_close(q, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="1-D"):
+        aberrance_quantile(torch.zeros(2, 2), ordinary)
+    with pytest.raises(ValueError, match="finite"):
+        aberrance_quantile(torch.tensor([float("nan")]), ordinary)
+
+
+def test_ascent_rows_and_claim_check():
+    A = torch.randn(4, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    f = lambda z: (z @ A.T).reshape(-1, 1, 2, 2)  # noqa: E731
+    tr = likelihood_ascent(f, torch.tensor([[2.0, 1.0], [0.0, 3.0]], dtype=torch.float64), steps=20, lr=0.1,
+                           method="exact", show_progress=False)
+    rows = ascent_rows(tr, torch.zeros(3, 1, 2, 2), torch.tensor([0.1, 100.0]), generator="lin")
+    assert [r["trial"] for r in rows] == ["a", "b"] and rows[0]["generator"] == "lin"
+    assert rows[0]["loglik_final"] > rows[0]["loglik_initial"]
+    assert rows[1]["z_norm_initial"] == pytest.approx(3.0)
+    assert rows[0]["nn_quantile_final"] == 0.5  # between the two ordinary distances
+    c = claim_check(rows)
+    assert c["loglik_rises_in"] == "2/2" and c["aberrant_final"] == "0/2"
+    assert c["cond_ratio_geomean"] == pytest.approx(1.0) and not c["cond_grows"]
+    c = claim_check([{**rows[0], "nn_quantile_final": 0.97, "cond_final": 4 * rows[0]["cond_initial"],
+                      "loglik_final": rows[0]["loglik_initial"] - 1}])
+    assert c["aberrant_final"] == "1/1" and c["cond_grows"] and c["loglik_rises_in"] == "0/1"
+    with pytest.raises(ValueError, match="empty"):
+        claim_check([])
