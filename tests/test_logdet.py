@@ -78,7 +78,7 @@ def test_exact_matches_torch_logdet_and_eigvalsh():
 
 
 def test_parameter_gradient_unbiased_against_analytic():
-    """d/dA log det(A^T A) = 2 A (A^T A)^{-1} (PAPER.md); mean over seeds within standard errors."""
+    """d/dA log det(A^T A) = 2 A (A^T A)^{-1} (Jacobi's formula); mean over seeds within standard errors."""
     d, D = 4, 7
     A0 = designed_map(torch.tensor([1.5, 1.0, 0.8, 0.6], dtype=F64), D, seed=2)
     truth = 2 * A0 @ torch.linalg.inv(A0.T @ A0)

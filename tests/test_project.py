@@ -32,12 +32,39 @@ def test_notebooks_have_parameters_and_a_markdown_header():
         assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
-def test_environment_yml_pins_match_pyproject():
+LOCK = "requirements/lock.txt"
+
+
+def _lock():
+    lines = [l.strip() for l in (ROOT / LOCK).read_text().splitlines()]
+    pins = dict(l.split("==") for l in lines if l and not l.startswith("#"))
+    return {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
+
+
+def test_lock_pins_torch_and_every_declared_dependency_within_its_range():
+    from packaging.requirements import Requirement
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    lock = _lock()
+    assert lock["torch"] == "2.13.0"  # never a CUDA build by accident
+    for spec in project["dependencies"] + project["optional-dependencies"]["test"]:
+        req = Requirement(spec)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in lock, f"{req.name} is not in {LOCK}"
+        assert req.specifier.contains(lock[name]), f"{LOCK} pins {req.name}=={lock[name]}, outside {spec}"
+        assert "==" not in str(req.specifier), f"pyproject.toml pins {spec}: give a compatible range"
+
+
+def test_environment_yml_readme_and_ci_use_the_lock():
     env = (ROOT / "environment.yml").read_text()
-    env_pins = set(re.findall(r"^\s+- ([A-Za-z0-9_.-]+==[^\s]+)\s*$", env, flags=re.M))
-    assert env_pins == pins
+    assert f"- -c {LOCK}" in env and "- -e .[test]" in env
+    assert not re.findall(r"^\s+- [A-Za-z0-9_.-]+==", env, flags=re.M), "environment.yml: versions live in the lock"
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert f'pip install -c {LOCK} -e . && python -m sbp.infra.reproduce' in readme
+    test_command = f'pip install -c {LOCK} -e ".[test]" && python -m pytest'
+    assert test_command in readme and test_command in ci
+    assert "apt-get install -y chromium chromium-driver" in ci
 
 
 def test_reproduce_knows_the_notebook_profiles():

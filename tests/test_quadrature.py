@@ -1,4 +1,4 @@
-"""SLQ and Golub-Kahan quadrature, damping and the low-memory gradient (issue 7)."""
+"""SLQ and Golub-Kahan quadrature, damping and the low-memory gradient."""
 import math
 
 import pytest

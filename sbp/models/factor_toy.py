@@ -4,7 +4,7 @@
 intensity ``gain_j * tanh(y_j)`` of its own horizontal stripe of the image. The
 renderer's Jacobian columns are disjoint, hence orthogonal, so for an orthogonal M = Q
 the eigenvectors of J^T J are exactly the pure factor directions Q^T e_j
-(/work/shared/DISENTANGLEMENT.md, "A test that can fail"); for a generic M they mix
+(the calibration of ``tests/test_disentangle.py``); for a generic M they mix
 factors. ``stripe_predictor`` reads the factors back (mean intensity of each stripe).
 """
 from __future__ import annotations

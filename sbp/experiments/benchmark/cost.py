@@ -187,7 +187,7 @@ def _geomean(xs: Sequence[float]) -> float:
 def target_rows(error_rows: Sequence[dict], memory_rows: Sequence[dict], time_rows: Sequence[dict] = (),
                 rss_rows: Sequence[dict] = (), hutchpp_families: Sequence[str] = ("generator",),
                 hutchpp_bound: float | None = None) -> list[dict]:
-    """The four targets of issue 7 with measured values: rows {target, measured, value, met}.
+    """The four targets of the estimator benchmark (notebook 08) with measured values: rows {target, measured, value, met}.
 
     ``met`` is True/False, or None where the target was not measured (no GPyTorch, no timings).
     1. sbp's best method vs GPyTorch SLQ at equal products: per family, the geometric mean over
