@@ -1,4 +1,4 @@
-"""Wall time of method="auto" against exact and chebyshev across latent sizes (issue 7, item 5).
+"""Wall time of method="auto" against exact and chebyshev across latent sizes.
 
 DCGAN-like generator (``sbp.experiments.benchmark.DCGANLike``, 3x64x64 output), batch 1, chebyshev order
 20, 4 probes, 20 power iterations, no graph: the estimator then needs 20 x 4 vector products

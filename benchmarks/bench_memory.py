@@ -1,4 +1,4 @@
-"""Peak memory of one training step (estimate + backward) against the order (issue 7, item 4).
+"""Peak memory of one training step (estimate + backward) against the order.
 
 Each configuration runs in a fresh subprocess (``sbp.experiments.benchmark.peak_rss_step``); the number
 reported is the peak resident set size (``ru_maxrss``) during one ``logdet_metric(...).logdet.sum().backward()`` minus the

@@ -1,4 +1,4 @@
-"""Hutch++ against plain Hutchinson at equal numbers of vector products (issue 7, item 3).
+"""Hutch++ against plain Hutchinson at equal numbers of vector products.
 
 Error of ``logdet_metric`` against ``method="exact"`` over seeds, for the same polynomial
 (chebyshev, same order) and the same total number of probe vectors pushed through the
