@@ -25,7 +25,7 @@ from torch import Tensor
 from sbp.numerics.bounds import spectral_bounds
 from sbp.numerics.krylov import Krylov, golub_kahan, lanczos
 from sbp.numerics.polynomials import LogPolynomial, log_polynomial, poly_apply, poly_quadratic
-from sbp.numerics.quadrature import quadrature, ritz_values
+from sbp.numerics.quadrature import gauss_log, quadrature, ritz_values
 from sbp.numerics.trace import Sampler, hutchpp
 
 __all__ = ["Block", "polynomial_block", "krylov_block", "polynomial_interval", "singular_threshold"]
@@ -110,7 +110,7 @@ def polynomial_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, order
     products += kr.steps + extra
     if choose_order is not None:
         with torch.no_grad():
-            pilot = (kr.norm ** 2 * _gauss_log(kr)).mean(0)
+            pilot = gauss_log(kr).mean(0)
         order = choose_order(a, b, pilot)
     poly = log_polynomial(method, order, a, b, V.dtype)
     common = dict(theta_min=tmin, theta_max=tmax, lower=a_raw, upper=b_raw, lambda_max=lambda_max, singular=singular,
@@ -149,12 +149,6 @@ def _singular_rows(G: Matvec, V: Tensor, tmin: Tensor, tmax: Tensor, steps: int,
         kr = lanczos(G, V[:1], min(d, max_steps), generator=torch.Generator(V.device).manual_seed(0))
         theta, _ = ritz_values(kr)
     return singular | (suspect & (theta[0, :, 0] <= tau * theta[0, :, -1])), kr.steps
-
-
-def _gauss_log(kr: Krylov) -> Tensor:
-    """e1^T log(T_k) e1 per probe without a graph, 0 where T_k is not positive definite."""
-    theta, S = ritz_values(kr)
-    return (S[..., 0, :] ** 2 * torch.log(theta.clamp_min(torch.finfo(theta.dtype).tiny))).sum(-1)
 
 
 def _with_surrogate(q: Tensor, W: Tensor, V: Tensor, matvec: Matvec) -> Tensor:

@@ -28,7 +28,7 @@ from torch import Tensor
 from sbp.numerics.krylov import Krylov, eigh_tridiagonal, golub_kahan, lanczos
 
 __all__ = ["Quadrature", "lanczos_quadrature", "bidiag_quadrature", "quadrature", "quad_log", "quad_log_gram",
-           "gauss_radau_log", "ritz_values"]
+           "gauss_log", "gauss_radau_log", "ritz_values"]
 
 Product = Callable[[Tensor], Tensor]
 
@@ -115,6 +115,14 @@ def ritz_values(kr: Krylov) -> tuple[Tensor, Tensor]:
     """Ritz values (P, B, k), increasing, and eigenvectors of T_k, without a graph."""
     with torch.no_grad():
         return eigh_tridiagonal(kr.tridiag().detach())
+
+
+def gauss_log(kr: Krylov) -> Tensor:
+    """Gauss quadrature |v|^2 e1^T log(T_k) e1 per probe (P, B) without a graph (non-positive Ritz
+    values clamped to the smallest normal number): the value of an SLQ probe, an upper bound of v^T log(G) v."""
+    theta, S = ritz_values(kr)
+    log_theta = torch.log(theta.clamp_min(torch.finfo(theta.dtype).tiny))
+    return kr.norm.detach() ** 2 * (S[..., 0, :] ** 2 * log_theta).sum(-1)
 
 
 def gauss_radau_log(kr: Krylov, node: Tensor) -> Tensor:

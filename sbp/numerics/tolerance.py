@@ -26,7 +26,7 @@ from torch import Tensor
 from sbp.numerics.estimators import Block
 from sbp.numerics.krylov import Krylov
 from sbp.numerics.polynomials import log_polynomial, poly_error_bound
-from sbp.numerics.quadrature import gauss_radau_log, ritz_values
+from sbp.numerics.quadrature import gauss_log, gauss_radau_log, ritz_values
 from sbp.numerics.trace import interval_halfwidth
 
 __all__ = ["Tolerance", "make_tolerance", "run_to_tolerance", "BracketStop", "order_for_tolerance",
@@ -95,8 +95,7 @@ def _radau_node(kr: Krylov, lower: Tensor | None, shrink: float) -> tuple[Tensor
 
 def bracket_width(kr: Krylov, lower: Tensor | None, shrink: float) -> tuple[Tensor, Tensor]:
     """(Gauss value, Gauss - Gauss-Radau width) per probe (P, B), without a graph."""
-    theta, S = ritz_values(kr)
-    gauss = kr.norm.detach() ** 2 * (S[..., 0, :] ** 2 * torch.log(theta.clamp_min(torch.finfo(theta.dtype).tiny))).sum(-1)
+    gauss = gauss_log(kr)
     node, trusted = _radau_node(kr, lower, shrink)
     width = (gauss - gauss_radau_log(kr, node)).clamp_min(0)
     return gauss, torch.where(trusted[None], width, torch.full_like(width, math.inf))
