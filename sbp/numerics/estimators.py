@@ -135,15 +135,18 @@ def polynomial_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, order
 
 def _singular_rows(G: Matvec, V: Tensor, tmin: Tensor, tmax: Tensor, steps: int, max_steps: int
                    ) -> tuple[Tensor, int]:
-    """Rows (B,) whose bottom Ritz value is at or below ``singular_threshold`` of the top one. Rows
-    below its square root after fewer than d steps are suspect (an unconverged null direction):
-    Lanczos from their first probe continues to ``max_steps`` (no graph, restarts from a fixed seed,
-    the caller's generator untouched) to decide. Returns the rows and the products spent."""
+    """Rows (B,) whose bottom Ritz value is at or below ``singular_threshold`` of the top one. In float64,
+    rows below its square root (4.7e-8) after fewer than d steps are suspect (an unconverged null
+    direction): Lanczos from their first probe continues to ``max_steps`` (no graph, restarts from a
+    fixed seed, the caller's generator untouched) to decide. In float32 the threshold (1.2e-6) is
+    itself the rounding floor, which a null direction's Ritz value reaches within the usual steps,
+    while ordinary ill-conditioned float32 metrics (a GAN's, condition 1e3-1e5) would all be suspect
+    and pay the extra steps for nothing. Returns the rows and the products spent."""
     tau = singular_threshold(V.dtype)
     singular = tmin <= tau * tmax
     suspect = ~singular & (tmin <= tau ** 0.5 * tmax)
     d = V.shape[-1]
-    if steps >= d or max_steps <= steps or not bool(suspect.any()):
+    if V.dtype != torch.float64 or steps >= d or max_steps <= steps or not bool(suspect.any()):
         return singular, 0
     with torch.no_grad():
         kr = lanczos(G, V[:1], min(d, max_steps), generator=torch.Generator(V.device).manual_seed(0))
