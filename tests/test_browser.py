@@ -92,31 +92,35 @@ def browser():
     driver.quit()
 
 
-def _readout(driver):
+def _state(driver):
+    """(read-out text, image src) as rendered now, or None while either is missing or being re-rendered.
+
+    The explorer replaces its output widgets on every slider move, so an element found a moment ago
+    can be detached before it is read (``StaleElementReferenceException``): that counts as "not yet".
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    for el in driver.find_elements(By.CSS_SELECTOR, ".widget-html-content"):
-        if "log p(G(z))" in el.text:
-            return el.text
-    return None
-
-
-def _image(driver):
-    from selenium.webdriver.common.by import By
-
-    imgs = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img, .output_png img, .widget-output img")
-    return imgs[0].get_attribute("src") if imgs else None
+    try:
+        texts = [el.text for el in driver.find_elements(By.CSS_SELECTOR, ".widget-html-content")]
+        imgs = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img, .output_png img, .widget-output img")
+        src = imgs[0].get_attribute("src") if imgs else None
+    except StaleElementReferenceException:
+        return None
+    text = next((t for t in texts if "log p(G(z))" in t), None)
+    return (text, src) if text and src else None
 
 
 def test_explorer_slider_changes_image_and_loglikelihood(voila_url, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(voila_url)
-    wait = WebDriverWait(browser, 240, poll_frequency=0.5)  # the kernel runs the notebook first
-    wait.until(lambda d: _readout(d) and _image(d))
-    before_text, before_img = _readout(browser), _image(browser)
+    wait = WebDriverWait(browser, 240, poll_frequency=0.5,  # the kernel runs the notebook first
+                         ignored_exceptions=(StaleElementReferenceException,))
+    before_text, before_img = wait.until(_state)
     assert before_text.startswith("log p(G(z)) =")
 
     sliders = [s for s in browser.find_elements(By.CSS_SELECTOR, ".widget-slider")
@@ -126,9 +130,13 @@ def test_explorer_slider_changes_image_and_loglikelihood(voila_url, browser):
     handle.click()
     for _ in range(15):  # +1.5 along the top eigenvector, 0.1 a key
         handle.send_keys(Keys.ARROW_RIGHT)
-    wait.until(lambda d: _readout(d) != before_text and _image(d) not in (None, before_img))
-    after_text = _readout(browser)
-    assert after_text != before_text and _image(browser) != before_img
+
+    def moved(driver):
+        state = _state(driver)
+        return state if state and state[0] != before_text and state[1] != before_img else None
+
+    after_text, after_img = wait.until(moved)
+    assert after_text.startswith("log p(G(z)) =") and after_text != before_text and after_img != before_img
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SHOT))
     assert SHOT.stat().st_size > 10_000
