@@ -6,6 +6,7 @@ import torch
 
 import sbp.experiments.density2d.energies as E
 import sbp.experiments.density2d.fit as D
+from sbp.experiments.density2d.fit_quality import tv_density_grid, tv_distance
 from sbp.experiments.density2d.evaluate import evaluate_forward, evaluate_reverse, kl_target_met, sample_grid
 
 
@@ -89,7 +90,10 @@ def test_evaluate_reverse_matches_the_notebook_cell(reverse_runs):
                wall_time_estimator_s=est.wall_time, wall_time_exact_s=ex.wall_time)
     shares = {k: E.split_share("U3", torch.from_numpy(ev[m]["samples"])) for k, m in (("estimator", "chebyshev"),
                                                                                        ("exact", "exact"))}
-    shares["target"] = E.split_share("U3", E.sample_energy("U3", 500, generator=2000))
+    target = E.sample_energy("U3", 500, generator=2000)
+    ref.update(tv_estimator=tv_distance(ev["chebyshev"]["samples"], "U3"), tv_exact=tv_distance(ev["exact"]["samples"], "U3"),
+               tv_target=tv_distance(target, "U3"))
+    shares["target"] = E.split_share("U3", target)
     for k, sh in shares.items():
         ref[f"split_lower_{k}"], ref[f"split_window_{k}"] = sh["lower"], sh["window"]
     assert metrics == ref
@@ -127,6 +131,8 @@ def test_evaluate_forward_matches_the_notebook_cell():
     assert metrics["kl_normalized_estimator"] == kn_est
     assert metrics["target_met_normalized"] == bool(abs(kn_est - kn_ex) <= max(0.05, 0.1 * abs(kn_ex)))
     assert metrics["rel_error_p90"] == float(np.percentile(est.rel_error, 90)) and metrics["iterations"] == 3
+    assert metrics["tv_estimator"] == tv_density_grid(grid["chebyshev"], "ring8")
+    assert metrics["tv_exact"] == tv_density_grid(grid["exact"], "ring8") and 0 < metrics["tv_exact"] <= 1
     assert np.array_equal(grids["estimator"], grid["chebyshev"]) and np.array_equal(grids["exact"], grid["exact"])
     assert np.array_equal(samples["model"], _grid_samples_as_in_notebook_02(grid["chebyshev"], 400, 2001))
     assert np.array_equal(samples["target"], E.sample_target("ring8", 400, generator=3001).numpy())

@@ -161,3 +161,24 @@ def test_bad_inputs():
         D.fit_reverse_kl("U3", anneal_iters=5, beta0=0.0, iterations=1)
     with pytest.raises(ValueError, match="confine"):
         D.fit_reverse_kl("U3", confine=float("nan"), iterations=1)
+
+
+class _Collapsed(torch.nn.Module):
+    """x = (w z1, w z1): J has rank 1 at every z, log det(J^T J) = -inf."""
+
+    def __init__(self, **_):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
+
+    def forward(self, z):
+        return self.w * torch.cat([z[:, :1], z[:, :1]], 1)
+
+
+@pytest.mark.parametrize("method", ["exact", "chebyshev"])
+def test_training_stops_on_a_singular_metric_naming_the_rows(method, monkeypatch):
+    monkeypatch.setattr(D, "ResNet2d", _Collapsed)
+    kw = dict(method=method, iterations=3, batch=4, seed=0, show_progress=False, monitor=False)
+    with pytest.raises(ValueError, match=r"not finite at step 0 in rows \[0, 1, 2, 3\].*folds the plane"):
+        D.fit_reverse_kl("U1", **kw)
+    with pytest.raises(ValueError, match=r"not finite at step 0 in rows \[0, 1, 2, 3\]"):
+        D.fit_forward_kl("U1", **kw)

@@ -27,7 +27,7 @@ def test_jacobian_matches_autograd_per_row(mode):
         torch.testing.assert_close(J[b], ref)
 
 
-@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto", "dense"])
 def test_metric_matvec_is_JtJ(mode):
     f = net()
     z = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
@@ -48,7 +48,7 @@ def test_products_carry_gradients_to_parameters():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in f.parameters() if p.dim() > 1)
 
 
-@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("mode", ["forward", "reverse", "dense"])
 def test_products_after_a_no_grad_product_still_carry_gradients(mode):
     # the reverse route caches its folded maps per block size: one built under no_grad has no graph
     f = net()
@@ -75,5 +75,23 @@ def test_auto_mode_resolves_by_device():
     assert resolve_jvp_mode("auto", torch.device("cpu")) == "reverse"
     assert resolve_jvp_mode("auto", torch.device("cuda")) == "forward"
     assert resolve_jvp_mode("forward", torch.device("cpu")) == "forward"
+    assert resolve_jvp_mode("dense", torch.device("cuda")) == "dense"
     with pytest.raises(ValueError, match="jvp_mode"):
         resolve_jvp_mode("sideways", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("grad_mode", ["backprop", "lowmem"])
+def test_dense_products_give_the_reverse_routes_estimate_and_gradient(grad_mode):
+    # jvp_mode="dense" changes how products are formed, not the estimator: same probes, same numbers
+    f = net()
+    z = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
+    out = {}
+    for mode in ("reverse", "dense"):
+        f.zero_grad()
+        est = sbp.logdet_metric(f, z, order=12, probes=3, power_iters=3, jvp_mode=mode, grad_mode=grad_mode,
+                                generator=5)
+        est.logdet.sum().backward()
+        out[mode] = est.logdet.detach(), [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in f.parameters()]
+    torch.testing.assert_close(out["dense"][0], out["reverse"][0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(out["dense"][1], out["reverse"][1]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

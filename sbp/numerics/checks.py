@@ -59,3 +59,16 @@ def as_generator(generator: torch.Generator | int | None, device: torch.device) 
         g.manual_seed(int(generator))
         return g
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
+
+
+def check_finite_logdet(logdet: Tensor, step: int, hint: str = "start those rows elsewhere") -> None:
+    """Raise ValueError naming the rows where log det(J^T J) (B,) is not finite (singular metric, NaN).
+
+    Eq. 1 is undefined there: a loop would go on optimizing an infinite objective. ``hint`` ends
+    the message with what the caller can do (the ascent: move the codes; training: ``damping``)."""
+    bad = (~torch.isfinite(logdet)).nonzero().flatten().tolist()
+    if bad:
+        vals = [float(logdet[i]) for i in bad[:10]]
+        raise ValueError(f"log det(J^T J) is not finite at step {step} in rows {bad[:10]}"
+                         f"{f' (and {len(bad) - 10} more)' if len(bad) > 10 else ''} (values {vals}): the metric "
+                         f"is singular there, so the log-likelihood of Eq. 1 is undefined; {hint}")

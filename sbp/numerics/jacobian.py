@@ -7,7 +7,10 @@ gives every sample's ``J_b v_b`` at once. ``jvp_mode="reverse"`` instead folds t
 vectors into the batch (f is run once on z repeated P times) and gets ``J v`` as the VJP
 of the linear VJP map: no forward-mode rules and no ``vmap``. On CPU this is the faster
 route (PyTorch's forward-mode rule for a matrix product clones the weight matrix at every
-call; benchmarks/bench_core.py measures both). The graph to the parameters of ``f`` and to
+call; benchmarks/bench_core.py measures both). ``jvp_mode="dense"`` is for tiny latent
+sizes (Figures 1-2, d = 2): the d Jacobian columns are formed once by the reverse route and
+every product is then a (B, D, d) matrix product, so a polynomial of order m costs d network
+products instead of 2 m (benchmarks/bench_fig1_step.py); the estimates agree to rounding. The graph to the parameters of ``f`` and to
 ``z`` is kept either way, so everything built from these products is differentiable (Eq. 3).
 
 This module knows nothing of estimators: it only supplies products and dense Jacobians.
@@ -25,7 +28,7 @@ from sbp.numerics.checks import check_latent, check_output
 
 __all__ = ["MetricOperator", "metric_operator", "jacobian", "JVP_MODES", "resolve_jvp_mode"]
 
-JVP_MODES = ("auto", "forward", "reverse")
+JVP_MODES = ("auto", "forward", "reverse", "dense")
 FOLD_ROWS = 4096  # "reverse" mode runs f on at most this many folded rows (or B) at once
 
 
@@ -57,7 +60,8 @@ class MetricOperator:
 
 
 def resolve_jvp_mode(jvp_mode: str, device: torch.device) -> str:
-    """``"auto"`` -> ``"forward"`` on CUDA (the paper's route), ``"reverse"`` elsewhere (faster on CPU)."""
+    """``"auto"`` -> ``"forward"`` on CUDA (the paper's route), ``"reverse"`` elsewhere (faster on CPU);
+    ``"forward"``, ``"reverse"`` and ``"dense"`` are returned as they are."""
     if jvp_mode not in JVP_MODES:
         raise ValueError(f"jvp_mode must be one of {JVP_MODES}, got {jvp_mode!r}")
     if jvp_mode == "auto":
@@ -109,6 +113,8 @@ def metric_operator(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str =
         check_latent(z)
     mode = resolve_jvp_mode(jvp_mode, z.device)
     g = _flat(f)
+    if mode == "dense":
+        return _dense_operator(g, z, check)
     if mode == "forward":
         out, vjp_fn = vjp(g, z)
     else:
@@ -129,17 +135,29 @@ def metric_operator(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str =
                           dim=z.shape[1], out_dim=out.shape[1])
 
 
+def _dense_operator(g: Callable[[Tensor], Tensor], z: Tensor, check: bool) -> MetricOperator:
+    """``jvp_mode="dense"``: J (B, D, d) from d folded reverse-mode columns, products as matrix products."""
+    out = g(z)
+    if check:
+        check_output(out, z.shape[0], z.shape[1])
+    B, d = z.shape
+    basis = torch.eye(d, dtype=z.dtype, device=z.device)[:, None, :].expand(-1, B, -1)
+    J = _folded_products(g, z)[0](basis).permute(1, 2, 0)  # (B, D, d), with a graph when grad is enabled
+    return MetricOperator(output=out, jvp=lambda v: torch.einsum("bkd,pbd->pbk", J, v),
+                          vjp=lambda w: torch.einsum("bkd,pbk->pbd", J, w), batch=B, dim=d, out_dim=out.shape[1])
+
+
 def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, *, chunk: int | None = 256,
              jvp_mode: str = "auto") -> Tensor:
     """Dense Jacobians of ``f`` at each row of ``z``: shape (B, D, d), D = output size per row.
 
     Columns come from JVPs with the standard basis, ``chunk`` columns per batched call
-    (``None``: all at once). Differentiable. Used by ``method="exact"``. ``"auto"`` is
+    (``None``: all at once). Differentiable. Used by ``method="exact"``. ``"auto"`` (and ``"dense"``) is
     ``"forward"`` here: wide blocks of basis vectors amortize forward mode's per-call cost,
     and it is then the faster route on CPU too (benchmarks/bench_core.py, "exact" columns).
     """
     resolve_jvp_mode(jvp_mode, z.device)  # validates
-    op = metric_operator(f, z, jvp_mode="forward" if jvp_mode == "auto" else jvp_mode)
+    op = metric_operator(f, z, jvp_mode="forward" if jvp_mode in ("auto", "dense") else jvp_mode)
     B, d = z.shape
     eye = torch.eye(d, dtype=z.dtype, device=z.device)
     step = d if chunk is None else max(1, int(chunk))

@@ -231,9 +231,9 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
         power_iters: Krylov (power-method) iterations for the interval and ``lambda_max``.
         generator: ``torch.Generator`` or int seed for every random draw (probes, start
             vector): the same generator state gives the same number.
-        jvp_mode: ``"forward"`` (forward-mode JVP, the paper's), ``"reverse"`` (J v as
-            the VJP of the VJP, probes folded into the batch; faster on CPU) or ``"auto"``
-            (default: forward on CUDA, reverse elsewhere); see ``sbp.jacobian``.
+        jvp_mode: ``"forward"`` (forward-mode JVP, the paper's), ``"reverse"`` (J v as the VJP
+            of the VJP, probes folded into the batch; faster on CPU), ``"auto"`` (forward on CUDA,
+            reverse elsewhere) or ``"dense"`` (tiny d: J formed once, products as matmuls).
         damping: eps >= 0: estimate log det(J^T J + eps I) instead, for (nearly) singular
             metrics. The bias sum_i log(1 + eps/lambda_i) is >= 0 (the damped value is
             never below the undamped one) and is reported as ``damping_bias``.

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from sbp.experiments.density2d.energies import BOX, SPLIT_WINDOWS, sample_energy, sample_target, split_share
 from sbp.experiments.density2d.fit import FitResult, forward_kl, model_log_density_grid, reverse_kl
+from sbp.experiments.density2d.fit_quality import tv_density_grid, tv_distance
 
 __all__ = ["kl_target_met", "sample_grid", "evaluate_reverse", "evaluate_forward"]
 
@@ -90,7 +91,9 @@ def evaluate_reverse(estimator: FitResult, exact: FitResult, energy: str, *, n: 
 
     KL by ``reverse_kl`` over the same n codes z (seeded ``kl_seed``) for both models; the
     target check ``kl_target_met``; the median and 90th percentile of the estimator's relative
-    error over training. For the energies of ``SPLIT_WINDOWS``, ``split_share`` of both models'
+    error over training; the binned total variation to the box-restricted target (``tv_distance``)
+    of both models' samples and, as the floor that binning noise sets, of n exact target samples
+    (``tv_<who>``). For the energies of ``SPLIT_WINDOWS``, ``split_share`` of both models'
     samples and of n exact target samples (``sample_energy``, seeded ``target_seed``), as
     ``split_lower_<who>`` and ``split_window_<who>``. Returns (metrics, samples) with samples
     ``{"estimator": (n, 2), "exact": (n, 2)}``.
@@ -103,9 +106,13 @@ def evaluate_reverse(estimator: FitResult, exact: FitResult, energy: str, *, n: 
                    kl_exact=k_ex, kl_exact_stderr=ev["exact"]["kl_stderr"],
                    outside_box_estimator=ev["estimator"]["outside"], outside_box_exact=ev["exact"]["outside"],
                    target_met=kl_target_met(k_est, k_ex), **_training_summary(estimator, exact))
+    target = sample_energy(energy, n, generator=target_seed)
+    for k in ("estimator", "exact"):
+        metrics[f"tv_{k}"] = tv_distance(ev[k]["samples"], energy)
+    metrics["tv_target"] = tv_distance(target, energy)
     if energy in SPLIT_WINDOWS:  # is the split learned? share of the window's samples on the lower branch
         shares = {k: split_share(energy, torch.from_numpy(ev[k]["samples"])) for k in ("estimator", "exact")}
-        shares["target"] = split_share(energy, sample_energy(energy, n, generator=target_seed))
+        shares["target"] = split_share(energy, target)
         for k, sh in shares.items():
             metrics[f"split_lower_{k}"], metrics[f"split_window_{k}"] = sh["lower"], sh["window"]
     return metrics, {k: ev[k]["samples"] for k in ("estimator", "exact")}
@@ -119,7 +126,8 @@ def evaluate_forward(estimator: FitResult, exact: FitResult, target: str, *, n: 
     KL by ``forward_kl`` over the same n target samples (seeded ``kl_seed``); log q and M on the
     ``grid_n`` x ``grid_n`` grid of the box (``model_log_density_grid``); KL(p || q / M) = KL(p || q)
     + log M (q renormalized on the box, where p lives; M > 1 when g folds), each with
-    ``kl_target_met``. Samples: n draws of the estimator-trained q by ``sample_grid`` (generator
+    ``kl_target_met``; the binned total variation between q / M and the target on 40 x 40 bins
+    (``tv_density_grid``, ``tv_<who>``). Samples: n draws of the estimator-trained q by ``sample_grid`` (generator
     seeded ``sample_seed``) and n exact target samples (seeded ``target_seed``). Returns (metrics,
     samples ``{"model", "target"}``, log q grids ``{"estimator", "exact"}``).
     """
@@ -135,6 +143,8 @@ def evaluate_forward(estimator: FitResult, exact: FitResult, target: str, *, n: 
                    model_mass_on_box_exact=mass["exact"], kl_normalized_estimator=kn_est,
                    kl_normalized_exact=kn_ex, target_met_normalized=kl_target_met(kn_est, kn_ex),
                    target_met=kl_target_met(k_est, k_ex), **_training_summary(estimator, exact))
+    for k in ("estimator", "exact"):
+        metrics[f"tv_{k}"] = tv_density_grid(grids[k], target, box=box)
     g = torch.Generator().manual_seed(sample_seed)
     samples = {"model": sample_grid(grids["estimator"], n, generator=g, box=box).numpy(),
                "target": sample_target(target, n, generator=target_seed).numpy()}

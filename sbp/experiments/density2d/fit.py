@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sbp.numerics.checks import check_finite_logdet
 from sbp.numerics.density import log_normal
 from sbp.experiments.density2d.energies import BOX, ENERGIES, grid, log_normalizer, sample_target, target_log_density, TARGETS
 from sbp.numerics.logdet import METHODS, logdet_metric
@@ -34,6 +35,10 @@ from sbp.numerics.errors import relative_error
 
 __all__ = ["FitResult", "spectral_penalty", "anneal_beta", "box_wall", "fit_reverse_kl",
            "fit_forward_kl", "reverse_kl", "forward_kl", "exact_logdet", "model_log_density_grid", "cosine_lr"]
+
+
+_SINGULAR_HINT = ("the model folds the plane onto a line at these batch rows; training stops rather than step on an "
+                  "infinite loss (a smaller lr, or damping > 0 in sbp.logdet_metric for the regularized value)")
 
 
 @dataclass
@@ -199,6 +204,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     def step(gen: torch.Generator, probe_gen: torch.Generator, it: int):
         z = torch.randn(batch, 2, generator=gen, dtype=torch.float64)
         est = logdet_metric(model, z, method=method, generator=probe_gen, **kw)
+        check_finite_logdet(est.logdet.detach(), it, _SINGULAR_HINT)
         x = model(z)
         ll = log_normal(z) - 0.5 * est.logdet
         energy_term = anneal_beta(it, anneal_iters, beta0) * U(x)  # beta = 1 (exact) without annealing
@@ -241,6 +247,7 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
     def step(gen: torch.Generator, probe_gen: torch.Generator, it: int):
         x = sample_target(target, batch, generator=gen)
         est = logdet_metric(model, x, method=method, generator=probe_gen, **kw)
+        check_finite_logdet(est.logdet.detach(), it, _SINGULAR_HINT)
         ll = log_normal(model(x)) + 0.5 * est.logdet
         rel = None
         if monitor and method != "exact":

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.checks import as_generator, check_latent, check_positive_int
+from sbp.numerics.checks import as_generator, check_finite_logdet, check_latent, check_positive_int
 from sbp.numerics.density import log_normal
 from sbp.numerics.dense import logdet_dense, metric_dense
 from sbp.numerics.logdet import logdet_metric
@@ -22,17 +22,6 @@ from sbp.infra.progress import progress
 
 __all__ = ["AscentTrace", "check_finite_logdet", "likelihood_ascent", "loglik_gradient", "logdet_along",
            "metric_spectrum", "nearest_neighbour_distance"]
-
-
-def check_finite_logdet(logdet: Tensor, step: int) -> None:
-    """Raise ValueError naming the rows where log det(J^T J) (B,) is not finite (singular metric, NaN).
-
-    Eq. 1 is undefined there: an ascent would go on climbing an infinite objective."""
-    bad = (~torch.isfinite(logdet)).nonzero().flatten().tolist()
-    if bad:
-        vals = [float(logdet[i]) for i in bad]
-        raise ValueError(f"log det(J^T J) is not finite at step {step} in rows {bad} (values {vals}): the metric "
-                         "is singular there, so log p_G(G(z)) is undefined; start those rows elsewhere")
 
 
 def metric_spectrum(f: Callable[[Tensor], Tensor], z: Tensor, jvp_mode: str = "reverse") -> tuple[Tensor, Tensor]:

@@ -1,0 +1,102 @@
+"""Cost of one Figure 1 training step: estimator-trained against exact-trained, monitoring off.
+
+One step = draw z (batch, 2), estimate log det(J^T J) (Chebyshev, 2 probes, power_iters 2),
+form the reverse-KL loss, backward, Adam. Times are medians over ``--steps`` steps after 10
+warm-up steps (no compilation is involved, so warm-up is only allocator and dispatch caches),
+one CPU thread, interleaved between the variants so that machine load hits them alike. The
+autograd-engine calls per step (``torch.autograd.grad`` and ``Tensor.backward``) show where
+the time goes: every product J^T J v is two engine calls through the network.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_fig1_step.py [--batch 64 256] [--steps 60]``
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from sbp.experiments.density2d.energies import ENERGIES
+from sbp.models.resnet2d import ResNet2d
+from sbp.numerics.density import log_normal
+from sbp.numerics.logdet import logdet_metric
+
+VARIANTS = {  # name: logdet_metric keywords
+    "exact": dict(method="exact", jvp_mode="reverse"),
+    "chebyshev-20 backprop": dict(order=20, probes=2, power_iters=2, jvp_mode="reverse", grad_mode="backprop"),
+    "chebyshev-20 lowmem": dict(order=20, probes=2, power_iters=2, jvp_mode="reverse", grad_mode="lowmem"),
+    "chebyshev-10 lowmem": dict(order=10, probes=2, power_iters=2, jvp_mode="reverse", grad_mode="lowmem"),
+    "chebyshev-20 forward lowmem": dict(order=20, probes=2, power_iters=2, jvp_mode="forward", grad_mode="lowmem"),
+    # the same estimate and gradient to rounding, products through the 2 x 2 Jacobian formed once
+    "chebyshev-20 dense backprop": dict(order=20, probes=2, power_iters=2, jvp_mode="dense", grad_mode="backprop"),
+    "chebyshev-20 dense lowmem": dict(order=20, probes=2, power_iters=2, jvp_mode="dense", grad_mode="lowmem"),
+}
+
+
+class EngineCalls:
+    """Counts autograd-engine entries (torch.autograd.grad, Tensor.backward) while active."""
+
+    def __enter__(self):
+        self.n, self._grad, self._backward = 0, torch.autograd.grad, torch.Tensor.backward
+
+        def grad(*a, **k):
+            self.n += 1
+            return self._grad(*a, **k)
+
+        def backward(t, *a, **k):
+            self.n += 1
+            return self._backward(t, *a, **k)
+        torch.autograd.grad, torch.Tensor.backward = grad, backward
+        return self
+
+    def __exit__(self, *exc):
+        torch.autograd.grad, torch.Tensor.backward = self._grad, self._backward
+
+
+def make_step(batch: int, kw: dict):
+    model = ResNet2d(seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(1)
+
+    def step() -> None:
+        z = torch.randn(batch, 2, generator=gen, dtype=torch.float64)
+        est = logdet_metric(model, z, generator=gen, **kw)
+        loss = (log_normal(z) - 0.5 * est.logdet + ENERGIES["U1"](model(z))).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", nargs="*", type=int, default=[64, 256])
+    ap.add_argument("--steps", type=int, default=60)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    print("| batch | variant | ms / step (median) | x exact | autograd-engine calls / step |")
+    print("|---|---|---|---|---|")
+    for batch in args.batch:
+        steps = {name: make_step(batch, kw) for name, kw in VARIANTS.items()}
+        times = {name: [] for name in VARIANTS}
+        calls = {}
+        for name, step in steps.items():
+            for _ in range(10):
+                step()
+            with EngineCalls() as c:
+                step()
+            calls[name] = c.n
+        for _ in range(args.steps):
+            for name, step in steps.items():
+                t0 = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - t0)
+        ref = statistics.median(times["exact"])
+        for name in VARIANTS:
+            med = statistics.median(times[name])
+            print(f"| {batch} | {name} | {med * 1e3:.1f} | {med / ref:.1f} | {calls[name]} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

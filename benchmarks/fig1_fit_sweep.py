@@ -1,0 +1,115 @@
+"""Figure 1's fit quality (binned TV, ``sbp.experiments.density2d.fit_quality``) over training settings.
+
+Each row trains one model of the paper's architecture (``ResNet2d``: 4 residual bottleneck
+blocks of width 32, LeakyReLU, Adam) by reverse KL on one energy and scores 10,000 samples:
+TV to the box-restricted target, fraction outside the box, KL(q || p), the split share of U3/U4
+and seconds per step. Settings vary batch, steps, the cosine step size, annealing the energy
+(Rezende & Mohamed 2015), Eq. 8's weight and threshold, and a wall confining samples to the box.
+
+Resumable: rows are appended to ``--out`` (JSON lines) and a (grid, energy, method, seed, setting)
+already there is skipped, so an interrupted run loses at most the row in progress.
+
+Run (one CPU thread each; the exact log det by default, ``--method chebyshev`` to confirm):
+    PYTHONPATH=. nice -n 5 python benchmarks/fig1_fit_sweep.py --grid coarse --energies U1 U2
+    PYTHONPATH=. python benchmarks/fig1_fit_sweep.py --report   # markdown table of every row so far
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import sbp.experiments.density2d.energies as E
+import sbp.experiments.density2d.fit as D
+from sbp.experiments.density2d.fit_quality import tv_distance
+
+OUT = Path("benchmarks/results/fig1_fit_sweep.jsonl")
+BASE = dict(iterations=600, batch=64, lr=3e-3, lr_final=3e-5, reg_weight=0.0, reg_threshold=16.0)
+ESTIMATOR = dict(order=20, probes=2, power_iters=2)
+
+
+def _grid(name: str) -> list[dict]:
+    """Named settings, each a dict of ``fit_reverse_kl`` keywords over BASE (Eq. 8 is added per energy)."""
+    if name == "coarse":  # the step size first: 3e-3 (the old quick profile) drifts uphill after ~600 steps
+        return [dict(lr=lr, lr_final=lr / 100, batch=batch, iterations=its, confine=confine)
+                for lr, batch, its, confine in itertools.product((1e-3, 3e-4), (64, 256), (1000, 2000), (0.0, 0.1))]
+    if name == "anneal":  # annealing the energy (beta 0.05 -> 1 over the first half) on the coarse grid's budgets
+        return [dict(lr=1e-3, lr_final=1e-5, batch=batch, iterations=its, confine=confine, anneal_iters=its // 2,
+                     beta0=0.05) for batch, its, confine in itertools.product((64, 256), (1000, 2000), (0.0, 0.1))]
+    if name == "reg":  # Eq. 8's weight and threshold on the best coarse budget, with and without the wall
+        return [dict(batch=256, iterations=1500, confine=c, reg_weight=w, reg_threshold=t)
+                for c in (0.0, 0.1) for w, t in ((0.0, 16.0), (1.0, 16.0), (1.0, 4.0), (0.1, 4.0))]
+    if name == "long":  # more steps and a larger batch, as public reverse-KL fits do
+        return [dict(batch=b, iterations=i, lr=lr, lr_final=lr / 100, confine=c)
+                for b, i, lr in ((256, 3000, 3e-3), (512, 3000, 3e-3), (256, 3000, 1e-2)) for c in (0.0, 0.1)]
+    raise ValueError(f"unknown grid {name!r}")
+
+
+def _key(row: dict) -> str:
+    return json.dumps({k: row[k] for k in ("grid", "energy", "method", "seed", "setting")}, sort_keys=True)
+
+
+def run_one(energy: str, setting: dict, method: str, seed: int, eq8: bool) -> dict:
+    cfg = dict(BASE, **({"reg_weight": 1.0} if eq8 and energy in ("U3", "U4") else {}))
+    cfg.update(setting)
+    kw = ESTIMATOR if method != "exact" else {}
+    t0 = time.perf_counter()
+    r = D.fit_reverse_kl(energy, method=method, seed=seed, monitor=False, show_progress=False, **cfg, **kw)
+    s_per_it = (time.perf_counter() - t0) / cfg["iterations"]
+    ev = D.reverse_kl(r.model, energy, n=10_000, seed=seed + 1000)
+    row = dict(tv=tv_distance(ev["samples"], energy), outside=ev["outside"], kl=ev["kl"], s_per_it=s_per_it,
+               config=cfg)
+    if energy in E.SPLIT_WINDOWS:
+        row["split_lower"] = E.split_share(energy, torch.from_numpy(ev["samples"]))["lower"]
+    return row
+
+
+def sweep(grid: str, energies: list[str], method: str, seeds: list[int], out: Path) -> None:
+    done = set()
+    if out.exists():
+        done = {_key(json.loads(line)) for line in out.read_text().splitlines() if line.strip()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for energy, setting, seed in itertools.product(energies, _grid(grid), seeds):
+        head = dict(grid=grid, energy=energy, method=method, seed=seed, setting=setting)
+        if _key(head) in done:
+            continue
+        row = dict(head, **run_one(energy, setting, method, seed, eq8=True))
+        with out.open("a") as fh:  # one line per row: a crash loses at most the row in progress
+            fh.write(json.dumps(row) + "\n")
+        print(f"{energy} {method} s{seed} {setting}: TV {row['tv']:.3f} outside {row['outside']:.3f} "
+              f"KL {row['kl']:.3f} split {row.get('split_lower', float('nan')):.2f} {row['s_per_it'] * 1e3:.1f} ms/it",
+              flush=True)
+
+
+def report(out: Path) -> None:
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    print("| grid | energy | method | seed | setting | TV | outside | KL | split lower | ms / step |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: (r["energy"], r["grid"], r["tv"])):
+        s = ", ".join(f"{k}={v}" for k, v in r["setting"].items())
+        print(f"| {r['grid']} | {r['energy']} | {r['method']} | {r['seed']} | {s} | {r['tv']:.3f} | "
+              f"{r['outside']:.3f} | {r['kl']:.3f} | {r.get('split_lower', float('nan')):.2f} | "
+              f"{r['s_per_it'] * 1e3:.1f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", default="coarse", choices=("coarse", "anneal", "reg", "long"))
+    ap.add_argument("--energies", nargs="*", default=["U1", "U2", "U3", "U4"])
+    ap.add_argument("--method", default="exact")
+    ap.add_argument("--seeds", nargs="*", type=int, default=[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args()
+    if args.report:
+        return report(args.out)
+    torch.set_num_threads(1)
+    sweep(args.grid, args.energies, args.method, args.seeds, args.out)
+
+
+if __name__ == "__main__":
+    main()
