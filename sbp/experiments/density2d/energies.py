@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["ENERGIES", "BOX", "u1", "u2", "u3", "u4", "log_normalizer", "mass_outside",
-           "sample_energy", "SPLIT_WINDOWS", "split_share", "TARGETS", "target_log_density", "sample_target", "grid"]
+           "sample_energy", "SPLIT_WINDOWS", "split_share", "TARGETS", "target_log_density", "sample_target", "grid",
+           "check_box"]
 
 Energy = Callable[[Tensor], Tensor]
 BOX = (-4.0, 4.0)
@@ -91,7 +92,7 @@ def _energy(energy: str | Energy) -> Energy:
     return energy
 
 
-def _check_box(box: tuple[float, float]) -> tuple[float, float]:
+def check_box(box: tuple[float, float]) -> tuple[float, float]:
     lo, hi = (float(b) for b in box)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"box must be (lo, hi) with finite lo < hi, got {box}")
@@ -100,7 +101,7 @@ def _check_box(box: tuple[float, float]) -> tuple[float, float]:
 
 def grid(box: tuple[float, float] = BOX, n: int = 400, dtype=torch.float64) -> tuple[Tensor, Tensor, float]:
     """Midpoints of an n x n grid on box^2: returns (points (n*n, 2), 1-D centers (n,), cell area)."""
-    lo, hi = _check_box(box)
+    lo, hi = check_box(box)
     if not isinstance(n, int) or n < 2:
         raise ValueError(f"grid size n must be an int >= 2, got {n!r}")
     h = (hi - lo) / n
@@ -125,7 +126,7 @@ def mass_outside(energy: str | Energy, box: tuple[float, float] = BOX, outer: fl
 
     Meaningful for U1 (decays in every direction); for U2-U4 it grows with ``outer``.
     """
-    lo, hi = _check_box(box)
+    lo, hi = check_box(box)
     big = log_normalizer(energy, (lo * outer, hi * outer), int(n * outer))
     return float(1 - math.exp(log_normalizer(energy, box, n) - big))
 
@@ -138,7 +139,7 @@ def sample_energy(energy: str | Energy, n: int, *, generator: torch.Generator | 
     minus the log of a sum of at most two terms <= 1). Raises if a proposal violates it.
     """
     U = _energy(energy)
-    lo, hi = _check_box(box)
+    lo, hi = check_box(box)
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     gen = torch.Generator().manual_seed(generator) if isinstance(generator, int) else generator

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sbp.experiments.density2d.energies import BOX, ENERGIES, TARGETS, _check_box, grid, target_log_density
+from sbp.experiments.density2d.energies import BOX, ENERGIES, TARGETS, check_box, grid, target_log_density
 
 __all__ = ["target_bin_mass", "sample_bin_mass", "tv_distance", "tv_density_grid"]
 
@@ -53,7 +53,7 @@ def target_bin_mass(target: str | Callable[[Tensor], Tensor], box: tuple[float, 
     """
     _check_bins(bins, sub)
     logp = _target_log_density(target)
-    pts, _, _ = grid(_check_box(box), bins * sub)
+    pts, _, _ = grid(check_box(box), bins * sub)
     lp = logp(pts).reshape(bins, sub, bins, sub)  # (x2 bin, x2 sub, x1 bin, x1 sub)
     if bool(torch.isnan(lp).any()) or bool((lp == math.inf).any()):
         raise ValueError("the target's log density is NaN or +inf somewhere on the box")
@@ -70,7 +70,7 @@ def sample_bin_mass(samples: np.ndarray | Tensor, box: tuple[float, float] = BOX
         raise ValueError(f"samples must have shape (N, 2) with N >= 1, got {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError(f"samples contain {int((~np.isfinite(x)).any(1).sum())} rows with NaN or inf")
-    lo, hi = _check_box(box)
+    lo, hi = check_box(box)
     inside = ((x >= lo) & (x <= hi)).all(1)
     edges = np.linspace(lo, hi, bins + 1)
     counts, _, _ = np.histogram2d(x[inside, 1], x[inside, 0], bins=[edges, edges])
