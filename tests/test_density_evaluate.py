@@ -6,7 +6,7 @@ import torch
 
 import sbp.experiments.density2d.energies as E
 import sbp.experiments.density2d.fit as D
-from sbp.experiments.density2d.fit_quality import tv_density_grid, tv_distance
+from sbp.experiments.density2d.fit_quality import folded_share, tv_density_grid, tv_distance
 from sbp.experiments.density2d.evaluate import evaluate_forward, evaluate_reverse, kl_target_met, sample_grid
 
 
@@ -93,6 +93,8 @@ def test_evaluate_reverse_matches_the_notebook_cell(reverse_runs):
     target = E.sample_energy("U3", 500, generator=2000)
     ref.update(tv_estimator=tv_distance(ev["chebyshev"]["samples"], "U3"), tv_exact=tv_distance(ev["exact"]["samples"], "U3"),
                tv_target=tv_distance(target, "U3"))
+    z = torch.randn(500, 2, generator=torch.Generator().manual_seed(1000), dtype=torch.float64)
+    ref.update(folded_estimator=folded_share(est.model, z), folded_exact=folded_share(ex.model, z))
     shares["target"] = E.split_share("U3", target)
     for k, sh in shares.items():
         ref[f"split_lower_{k}"], ref[f"split_window_{k}"] = sh["lower"], sh["window"]

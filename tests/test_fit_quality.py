@@ -64,3 +64,13 @@ def test_bad_input_is_refused_with_what_was_wrong():
         tv_distance(np.zeros((10, 2)), "U1", bins=0)
     with pytest.raises(ValueError, match="multiple"):
         tv_density_grid(np.zeros((50, 50)), "U1", bins=40)
+
+
+def test_folded_share_counts_the_codes_beyond_a_fold():
+    from sbp.experiments.density2d.fit_quality import folded_share
+    z = torch.randn(4_000, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    assert folded_share(lambda v: 2.0 * v + 1.0, z) == 0.0
+    # (z1, |z2|) folds the plane along z2 = 0: the half z2 < 0 is reversed
+    assert folded_share(lambda v: torch.stack([v[:, 0], v[:, 1].abs()], 1), z) == pytest.approx(float((z[:, 1] < 0).double().mean()))
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        folded_share(lambda v: v, torch.zeros(3, 3, dtype=torch.float64))

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from sbp.experiments.density2d.energies import BOX, SPLIT_WINDOWS, sample_energy, sample_target, split_share
 from sbp.experiments.density2d.fit import FitResult, forward_kl, model_log_density_grid, reverse_kl
-from sbp.experiments.density2d.fit_quality import tv_density_grid, tv_distance
+from sbp.experiments.density2d.fit_quality import folded_share, tv_density_grid, tv_distance
 
 __all__ = ["kl_target_met", "sample_grid", "evaluate_reverse", "evaluate_forward"]
 
@@ -93,7 +93,8 @@ def evaluate_reverse(estimator: FitResult, exact: FitResult, energy: str, *, n: 
     target check ``kl_target_met``; the median and 90th percentile of the estimator's relative
     error over training; the binned total variation to the box-restricted target (``tv_distance``)
     of both models' samples and, as the floor that binning noise sets, of n exact target samples
-    (``tv_<who>``). For the energies of ``SPLIT_WINDOWS``, ``split_share`` of both models'
+    (``tv_<who>``); the share of the n codes that lie beyond a fold (``folded_share``, ``folded_<who>``:
+    there Eq. 1 counts one preimage of several, so the KL is a lower bound). For the energies of ``SPLIT_WINDOWS``, ``split_share`` of both models'
     samples and of n exact target samples (``sample_energy``, seeded ``target_seed``), as
     ``split_lower_<who>`` and ``split_window_<who>``. Returns (metrics, samples) with samples
     ``{"estimator": (n, 2), "exact": (n, 2)}``.
@@ -107,8 +108,10 @@ def evaluate_reverse(estimator: FitResult, exact: FitResult, energy: str, *, n: 
                    outside_box_estimator=ev["estimator"]["outside"], outside_box_exact=ev["exact"]["outside"],
                    target_met=kl_target_met(k_est, k_ex), **_training_summary(estimator, exact))
     target = sample_energy(energy, n, generator=target_seed)
-    for k in ("estimator", "exact"):
+    z = torch.randn(n, 2, generator=torch.Generator().manual_seed(kl_seed), dtype=torch.float64)  # reverse_kl's codes
+    for k, run in (("estimator", estimator), ("exact", exact)):
         metrics[f"tv_{k}"] = tv_distance(ev[k]["samples"], energy)
+        metrics[f"folded_{k}"] = folded_share(run.model, z)
     metrics["tv_target"] = tv_distance(target, energy)
     if energy in SPLIT_WINDOWS:  # is the split learned? share of the window's samples on the lower branch
         shares = {k: split_share(energy, torch.from_numpy(ev[k]["samples"])) for k in ("estimator", "exact")}

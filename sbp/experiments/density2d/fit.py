@@ -171,7 +171,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
                    lr: float = 1e-3, lr_final: float | None = None, order: int = 10, probes: int = 2,
                    power_iters: int = 2, jvp_mode: str = "reverse", reg_weight: float = 0.0,
                    reg_threshold: float = 4.0, anneal_iters: int = 0, beta0: float = 0.01, confine: float = 0.0,
-                   seed: int = 0, monitor: bool = True,
+                   width: int = 32, blocks: int = 4, seed: int = 0, monitor: bool = True,
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 1: fit f: latent -> data to p ~ exp(-U) by reverse KL through the estimate.
@@ -181,7 +181,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     are not the paper's (off by default; measured in ``benchmarks/fig12_settings.py --only split``):
     ``anneal_iters`` > 0 multiplies U by ``anneal_beta(it, anneal_iters, beta0)``, and
     ``confine`` > 0 adds ``box_wall(f(z), confine)``; the recorded loss includes both. The model is
-    ``ResNet2d(seed=seed)``; z and the estimator's probes come from a generator seeded by
+    ``ResNet2d(width=width, blocks=blocks, seed=seed)`` (the paper's: width 32, 4 blocks); z and the estimator's probes come from a generator seeded by
     ``seed``, so equal seeds give the same batches for every ``method``. With ``monitor``
     the exact log det is also computed (no graph) and ``relative_error`` recorded.
     """
@@ -197,7 +197,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     if not (confine >= 0 and math.isfinite(confine)):
         raise ValueError(f"confine (the wall's width, 0 for none) must be a finite number >= 0, got {confine!r}")
     U = ENERGIES[energy]
-    model = ResNet2d(seed=seed)
+    model = ResNet2d(width=width, blocks=blocks, seed=seed)
     kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes,
                                                                power_iters=power_iters, jvp_mode=jvp_mode)
 
@@ -221,7 +221,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     config = dict(kind="reverse", energy=energy, method=method, iterations=iterations, batch=batch, lr=lr,
                   lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
                   reg_weight=reg_weight, reg_threshold=reg_threshold, anneal_iters=anneal_iters, beta0=beta0,
-                  confine=confine, seed=seed)
+                  confine=confine, seed=seed, **({} if (width, blocks) == (32, 4) else dict(width=width, blocks=blocks)))
     return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
                   checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{energy} {method}",
@@ -230,17 +230,18 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
 
 def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
                    lr: float = 1e-3, lr_final: float | None = None, order: int = 10, probes: int = 2,
-                   power_iters: int = 2, seed: int = 0, jvp_mode: str = "reverse",
+                   power_iters: int = 2, seed: int = 0, jvp_mode: str = "reverse", width: int = 32, blocks: int = 4,
                    monitor: bool = True, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 2: fit g: data -> latent by maximum likelihood on fresh exact samples of ``target``.
 
-    Loss per batch x ~ p: -mean[log p_Z(g(x)) + 1/2 logdet(J_g^T J_g)].
+    Loss per batch x ~ p: -mean[log p_Z(g(x)) + 1/2 logdet(J_g^T J_g)]. The model is
+    ``ResNet2d(width=width, blocks=blocks, seed=seed)``.
     """
     _check_common(method, iterations, batch, lr, order, probes, lr_final)
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
-    model = ResNet2d(seed=seed)
+    model = ResNet2d(width=width, blocks=blocks, seed=seed)
     kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes,
                                                                power_iters=power_iters, jvp_mode=jvp_mode)
 
@@ -258,7 +259,7 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
 
     config = dict(kind="forward", target=target, method=method, iterations=iterations, batch=batch, lr=lr,
                   lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
-                  seed=seed)
+                  seed=seed, **({} if (width, blocks) == (32, 4) else dict(width=width, blocks=blocks)))
     return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
                   checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{target} {method}",

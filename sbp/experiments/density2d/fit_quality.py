@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from sbp.experiments.density2d.energies import BOX, ENERGIES, TARGETS, check_box, grid, target_log_density
+from sbp.numerics.jacobian import jacobian
 
-__all__ = ["target_bin_mass", "sample_bin_mass", "tv_distance", "tv_density_grid"]
+__all__ = ["target_bin_mass", "sample_bin_mass", "tv_distance", "tv_density_grid", "folded_share"]
 
 
 def _target_log_density(target: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -106,3 +107,20 @@ def tv_density_grid(log_q: np.ndarray | Tensor, target: str | Callable[[Tensor],
     q = torch.softmax(mass.reshape(-1), 0).reshape(bins, bins).numpy()
     p = target_bin_mass(target, box, bins, sub)
     return float(0.5 * np.abs(p - q).sum())
+
+
+def folded_share(f: Callable[[Tensor], Tensor], z: Tensor) -> float:
+    """Share of the codes z (N, 2) where f: R^2 -> R^2 reverses orientation (det J < 0).
+
+    A map that starts near the identity (det J > 0 everywhere) has det J < 0 only beyond a fold,
+    where several codes land on the same point. There Eq. 1 counts one preimage of many, so the
+    reverse-KL objective can be lowered by folding instead of fitting: this share says how much of
+    the latent mass lies beyond a fold.
+    """
+    if z.dim() != 2 or z.shape[1] != 2:
+        raise ValueError(f"folded_share is for maps of the plane: z must be (N, 2), got {tuple(z.shape)}")
+    with torch.no_grad():
+        J = jacobian(f, z, jvp_mode="reverse")
+    if J.shape[1:] != (2, 2):
+        raise ValueError(f"folded_share needs f: R^2 -> R^2, got Jacobians of shape {tuple(J.shape[1:])}")
+    return float((torch.linalg.det(J) < 0).double().mean())
