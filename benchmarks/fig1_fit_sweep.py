@@ -26,10 +26,12 @@ import torch
 import sbp.experiments.density2d.energies as E
 import sbp.experiments.density2d.fit as D
 from sbp.experiments.density2d.fit_quality import folded_share, tv_distance
+from sbp.experiments.density2d.sweep import load_sweep, seed_spread, sweep_table
 
 OUT = Path("benchmarks/results/fig1_fit_sweep.jsonl")
 BASE = dict(iterations=600, batch=64, lr=3e-3, lr_final=3e-5, reg_weight=0.0, reg_threshold=16.0)
-ESTIMATOR = dict(order=20, probes=2, power_iters=2)
+QUICK_PROFILE = dict(lr=1e-3, lr_final=1e-5, batch=256, iterations=2000, confine=0.1)
+ESTIMATOR = dict(order=20, probes=2, power_iters=2, jvp_mode="dense")  # notebook 01's estimator
 
 
 def _grid(name: str) -> list[dict]:
@@ -43,6 +45,11 @@ def _grid(name: str) -> list[dict]:
     if name == "reg":  # Eq. 8 (weight, threshold) on every energy: it bounds the stretch that folding needs
         return [dict(lr=1e-3, lr_final=1e-5, batch=256, iterations=2000, confine=c, reg_weight=w, reg_threshold=t)
                 for c in (0.0, 0.1) for w, t in ((0.0, 16.0), (1.0, 16.0), (1.0, 9.0), (1.0, 4.0), (10.0, 9.0))]
+    if name == "model":  # ours, not the paper's: a deeper or wider network on the best budget of the paper's model
+        return [dict(lr=1e-3, lr_final=1e-5, batch=256, iterations=2000, confine=0.1, width=w, blocks=b)
+                for w, b in ((32, 8), (64, 4), (64, 8))]  # (128, 8) on U2 only: 134 ms a step, TV 0.341
+    if name == "chosen":  # notebook 01's quick profile (Eq. 8 on U3 and U4 as in the paper): run with 3 seeds, both methods
+        return [dict(QUICK_PROFILE)]
     if name == "long":  # more steps and a larger batch, as public reverse-KL fits do
         return [dict(batch=b, iterations=i, lr=lr, lr_final=lr / 100, confine=c)
                 for b, i, lr in ((256, 3000, 3e-3), (512, 3000, 3e-3), (256, 3000, 1e-2)) for c in (0.0, 0.1)]
@@ -87,19 +94,16 @@ def sweep(grid: str, energies: list[str], method: str, seeds: list[int], out: Pa
 
 
 def report(out: Path) -> None:
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    print("| grid | energy | method | seed | setting | TV | outside | KL | folded | split lower | ms / step |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in sorted(rows, key=lambda r: (r["energy"], r["grid"], r["tv"])):
-        s = ", ".join(f"{k}={v}" for k, v in r["setting"].items())
-        print(f"| {r['grid']} | {r['energy']} | {r['method']} | {r['seed']} | {s} | {r['tv']:.3f} | "
-              f"{r['outside']:.3f} | {r['kl']:.3f} | {r.get('folded', float('nan')):.3f} | {r.get('split_lower', float('nan')):.2f} | "
-              f"{r['s_per_it'] * 1e3:.1f} |")
+    from sbp.infra.io import markdown_table
+    rows = load_sweep(out)
+    print(markdown_table(sweep_table(rows)))
+    if any(r["grid"] == "chosen" for r in rows):
+        print(markdown_table(seed_spread(rows)))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--grid", default="coarse", choices=("coarse", "anneal", "reg", "long"))
+    ap.add_argument("--grid", default="coarse", choices=("coarse", "anneal", "reg", "model", "chosen", "long"))
     ap.add_argument("--energies", nargs="*", default=["U1", "U2", "U3", "U4"])
     ap.add_argument("--method", default="exact")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
