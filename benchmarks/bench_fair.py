@@ -52,12 +52,12 @@ def main() -> None:
         raise SystemExit("gpytorch is not installed: pip install -c requirements/lock.txt -e '.[compare]'")
     raw_path = Path(args.raw)
     raw = [json.loads(l) for l in raw_path.read_text().splitlines()] if raw_path.exists() else []
-    done = {(r["problem"], r["seed"]) for r in raw}
+    done = {(r["problem"], r["d"], r["seed"]) for r in raw}
     for make in problems(args.d) if not args.summary_only else ():
         problem = make()
         fair_raw(problem, rtols=RTOLS, seed=10_000)  # warm-up, not recorded
         for seed in range(args.seeds):
-            if (problem.name, seed) in done:
+            if (problem.name, problem.z.shape[1], seed) in done:
                 continue
             rows = fair_raw(problem, rtols=RTOLS, seed=seed)
             with raw_path.open("a") as fh:

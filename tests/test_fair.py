@@ -36,7 +36,8 @@ def test_fair_summary_judges_untoleranced_rows_against_each_rtol():
            for s, e in enumerate([0.005, 0.02, 0.2])]
     raw += [{"problem": "p", "d": 4, "condition": 10.0, "config": "sbp auto", "rtol": 0.1, "seed": 0,
              "products": 4, "wall_s": 0.2, "picked": "exact", "errors": [0.0, 0.0], "converged": [True, False]}]
-    out = {(r["config"], r["rtol"]): r for r in fair_summary(raw, (0.1, 0.01))}
+    raw += [dict(raw[0], d=8, errors=[0.5])]  # the same name at another d is another problem
+    out = {(r["config"], r["rtol"]): r for r in fair_summary(raw, (0.1, 0.01)) if r["d"] == 4}
     assert out["gpytorch default", 0.1]["within_rtol"] == pytest.approx(2 / 3)
     assert out["gpytorch default", 0.01]["within_rtol"] == pytest.approx(1 / 3)
     assert out["gpytorch default", 0.01]["median_error"] == 0.02

@@ -118,14 +118,14 @@ def _quantile(xs: Sequence[float], q: float) -> float:
 
 
 def fair_summary(raw: Sequence[dict], rtols: Sequence[float]) -> list[dict]:
-    """One row per (problem, configuration, rtol): median products and wall time per call, median and
+    """One row per (problem, d, configuration, rtol): median products and wall time per call, median and
     95th-percentile relative error over rows x seeds, the share of rows with error <= rtol, and for sbp
     the share of rows it reported converged. GPyTorch and exact take no tolerance: their rows are judged
     against each rtol."""
     out = []
-    keys = list(dict.fromkeys((r["problem"], r["config"]) for r in raw))
-    for problem, config in keys:
-        rs = [r for r in raw if r["problem"] == problem and r["config"] == config]
+    keys = list(dict.fromkeys((r["problem"], r["d"], r["config"]) for r in raw))  # names repeat across d
+    for problem, d, config in keys:
+        rs = [r for r in raw if (r["problem"], r["d"], r["config"]) == (problem, d, config)]
         for rtol in rtols:
             sel = [r for r in rs if r["rtol"] in (None, rtol)]
             if not sel:
@@ -151,7 +151,7 @@ def fair_wide(summary: Sequence[dict]) -> list[dict]:
     time, 95th-percentile error and share within rtol (auto, slq, GPyTorch's two), products and time (exact)."""
     out: dict[tuple, dict] = {}
     for r in summary:
-        row = out.setdefault((r["problem"], r["rtol"]), {"problem": r["problem"], "d": r["d"],
+        row = out.setdefault((r["problem"], r["d"], r["rtol"]), {"problem": r["problem"], "d": r["d"],
                                                           "cond": r["condition"], "rtol": r["rtol"]})
         k = _WIDE[r["config"]]
         row[f"{k} products"] = r["products"]
