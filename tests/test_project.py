@@ -47,7 +47,8 @@ def test_lock_pins_torch_and_every_declared_dependency_within_its_range():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     lock = _lock()
     assert lock["torch"] == "2.13.0"  # never a CUDA build by accident
-    for spec in project["dependencies"] + project["optional-dependencies"]["test"]:
+    extras = [spec for specs in project["optional-dependencies"].values() for spec in specs]
+    for spec in project["dependencies"] + extras:
         req = Requirement(spec)
         name = re.sub(r"[-_.]+", "-", req.name).lower()
         assert name in lock, f"{req.name} is not in {LOCK}"

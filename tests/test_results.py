@@ -39,3 +39,12 @@ def test_check_command(tmp_path, monkeypatch, capsys):
     (tmp_path / "figures").mkdir()
     assert results.main(["--check"]) == 1  # no page yet
     assert results.main([]) == 0 and results.main(["--check"]) == 0
+
+
+def test_benchmark_tables_get_their_section(tmp_path):
+    (tmp_path / "figures").mkdir()
+    write_table([{"config": "sbp auto", "products": 64}], "bench_fair_d64", tmp_path / "benchmarks" / "results")
+    write_table([{"config": "ignored"}], "other_table", tmp_path / "benchmarks" / "results")
+    page = results.render(tmp_path / "figures", tmp_path)
+    assert "### bench_fair: " in page and "| sbp auto | 64 |" in page and "ignored" not in page
+    assert page.index("## Benchmark scripts") > page.index("## 08_estimator_benchmark")

@@ -3,7 +3,8 @@
 One section per notebook: the paper's claim (fixed text below), the figures, and our numbers
 as the notebook wrote them: every table (``<name>.md`` beside its CSV and JSON, written by
 ``sbp.infra.io.write_table``) and every JSON of scalars, flattened to ``key | value`` rows.
-Runs of other profiles (``figures/<profile>/``) get a subsection each. The main job
+Runs of other profiles (``figures/<profile>/``) get a subsection each; the benchmark
+scripts' tables (``benchmarks/results/``, ``BENCHMARKS``) a section at the end. The main job
 regenerates the page; ``python -m sbp.infra.results --check`` fails when the committed page
 differs from what the committed figures give (tests/test_results.py runs it).
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from sbp.infra.io import atomic_write_bytes
 
-__all__ = ["SECTIONS", "render", "write_results", "flatten"]
+__all__ = ["SECTIONS", "BENCHMARKS", "render", "write_results", "flatten"]
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_TABLE_ROWS = 40  # longer tables are linked, not copied
@@ -52,7 +53,30 @@ SECTIONS: list[tuple[str, str, tuple[str, ...], str]] = [
      "(Not a figure of the paper: sliders along eigenvectors and random directions, with the log-likelihood.)"),
     ("08_estimator_benchmark", "Estimator benchmark", ("fig8_",),
      "(Not a figure of the paper: error against counted Jacobian products, memory against order, wall time "
-     "against the exact log det.)"),
+     "against the exact log det. `fig8_best_by_budget` is a second view: the best of five sbp methods per "
+     "cell, chosen after the fact, which a user cannot do in advance; the fair comparison, sbp's own choice "
+     "for a tolerance against GPyTorch and exact, is under Benchmark scripts below.)"),
+]
+
+# (script in benchmarks/, title, file prefixes in benchmarks/results/, what it measures)
+BENCHMARKS: list[tuple[str, str, tuple[str, ...], str]] = [
+    ("bench_fair", "Fair benchmark: a tolerance, sbp's own choice against GPyTorch and exact", ("bench_fair_",),
+     "For rtol 0.1 / 0.03 / 0.01: the counted products (JVP+VJP pairs, dense Jacobian columns) per row of z, "
+     "the wall time per call (4 rows, one thread, median over seeds) and the true relative error (95th "
+     "percentile over rows x seeds; `within`: share of rows with error <= rtol) of `method=\"auto\"` with "
+     "the tolerance (`slq`: sbp's stochastic route with the same tolerance), of GPyTorch's SLQ as a user takes it "
+     "(`gpt`: its defaults, 10 probes, 20 Lanczos steps; `gpt100`: 100 probes) and of exact. GPyTorch takes "
+     "no tolerance: its rows are judged against each rtol. `bench_fair_all` has every configuration. The committed "
+     "run's wall times were taken with bench_tolerance running on the other core of the 2-core CPU: rough."),
+    ("bench_tolerance", "Coverage of the reported intervals and the tolerance kept", ("bench_tolerance_",),
+     "Over 200 seeds x 4 rows: how often the fixed-budget interval estimate +- t stderr at 95 % and 99.7 % "
+     "contains the exact value, and in tolerance mode (`slq` with rtol, at confidence 0.95 / 0.997) the share "
+     "of rows reported converged and, among them, the share whose true error is within the tolerance "
+     "(target: >= confidence; `kept_stderr` is its binomial standard error). `tag` names the code version."),
+    ("bench_speed", "Speed against exact with and without a graph", ("bench_speed",),
+     "64x64 DCGAN-like generator (width 32), batch 1: chebyshev order 20 with 4 probes against exact, without a "
+     "graph, with a graph, and with a graph plus backward (target at d = 1024: >= 4x faster with a graph); "
+     "`method=\"auto\"` with rtol = 0.01 against exact (target: at most as slow)."),
 ]
 
 
@@ -133,6 +157,12 @@ def render(figures: Path | None = None, root: Path | None = None) -> str:
             extra = _render_folder(prof, prefixes, root, "####")
             if extra:
                 out += [f"### Ours, profile `{prof.name}`", "", *extra]
+    out += ["## Benchmark scripts", "", "Written by the scripts in `benchmarks/` to `benchmarks/results/` (not by the main "
+            "job: they take tens of minutes); the command is in each script's docstring.", ""]
+    for name, title, prefixes, what in BENCHMARKS:
+        body = _render_folder(root / "benchmarks" / "results", prefixes, root, "####")
+        out += [f"### {name}: {title}", "", f"Script: [`benchmarks/{name}.py`](benchmarks/{name}.py)", "",
+                what, "", *(body or ["(nothing written yet)", ""])]
     return "\n".join(out).rstrip() + "\n"
 
 
