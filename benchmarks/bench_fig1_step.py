@@ -75,8 +75,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    print("| batch | variant | ms / step (median) | x exact | autograd-engine calls / step |")
-    print("|---|---|---|---|---|")
+    rows = []
     for batch in args.batch:
         steps = {name: make_step(batch, kw) for name, kw in VARIANTS.items()}
         times = {name: [] for name in VARIANTS}
@@ -95,7 +94,12 @@ def main() -> None:
         ref = statistics.median(times["exact"])
         for name in VARIANTS:
             med = statistics.median(times[name])
-            print(f"| {batch} | {name} | {med * 1e3:.1f} | {med / ref:.1f} | {calls[name]} |", flush=True)
+            rows.append(dict(batch=batch, variant=name, ms_per_step=med * 1e3, over_exact=med / ref,
+                             engine_calls_per_step=calls[name]))
+            print(rows[-1], flush=True)
+    from sbp.infra.io import markdown_table, write_table
+    print(markdown_table(rows, digits=3))
+    write_table(rows, "bench_fig1_step", "benchmarks/results", digits=3)
 
 
 if __name__ == "__main__":
