@@ -21,7 +21,7 @@ import torch
 
 from sbp.experiments.benchmark.fair import fair_raw, fair_summary, fair_wide
 from sbp.experiments.benchmark.gpytorch_slq import gpytorch_available
-from sbp.experiments.benchmark.problems import DCGANLike, designed_problem, metric_problem
+from sbp.experiments.benchmark.problems import tolerance_problems
 from sbp.infra.io import write_table
 
 RTOLS = (0.1, 0.03, 0.01)
@@ -31,13 +31,7 @@ OUT = Path(__file__).parent / "results"
 
 def problems(dims):
     for d in dims:
-        for cond in CONDITIONS:
-            yield lambda d=d, cond=cond: designed_problem(d, cond, rows=4)
-        def gen(d=d):
-            f = DCGANLike(d, width=8, seed=0, resolution=32).double().eval().requires_grad_(False)
-            z = torch.randn(4, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-            return metric_problem(f"dcgan-like w8 d{d} N(0,I)", "generator", f, z)
-        yield gen
+        yield from tolerance_problems(d, CONDITIONS)
 
 
 def main() -> None:

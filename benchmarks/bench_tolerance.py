@@ -29,7 +29,7 @@ import torch
 
 import sbp
 from sbp.experiments.benchmark.fair import counted_products
-from sbp.experiments.benchmark.problems import DCGANLike, designed_problem, metric_problem
+from sbp.experiments.benchmark.problems import tolerance_problems
 from sbp.infra.io import write_table
 from sbp.numerics.trace import student_t_quantile
 
@@ -74,13 +74,7 @@ def tolerance_run(problem, seeds: int, method: str, rtol: float, confidence: flo
 
 
 def problems(d: int):
-    for cond in CONDITIONS:
-        yield lambda cond=cond: designed_problem(d, cond, rows=4)
-    def gen():
-        f = DCGANLike(d, width=8, seed=0, resolution=32).double().eval().requires_grad_(False)
-        z = torch.randn(4, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        return metric_problem(f"dcgan-like w8 d{d} N(0,I)", "generator", f, z)
-    yield gen
+    yield from tolerance_problems(d, CONDITIONS)
 
 
 def main() -> None:

@@ -184,3 +184,10 @@ def test_crossovers_between_neighbouring_sizes():
     rows = [{"d": d, "faster": f} for d, f in ((32, "exact"), (128, "exact"), (512, "chebyshev"), (1024, "exact"))]
     assert bm.crossovers(rows) == [(128, 512), (512, 1024)]
     assert bm.crossovers(rows[:2]) == [] and bm.crossovers([]) == []
+
+
+def test_tolerance_problems_are_the_designed_spectra_then_the_generator():
+    from sbp.experiments.benchmark.problems import tolerance_problems
+    built = [make() for make in tolerance_problems(8, (1e1, 1e3), rows=2)]
+    assert [p.family for p in built] == ["designed", "designed", "generator"]
+    assert built[1].name == "designed cond 1e+03" and built[2].name == "dcgan-like w8 d8 N(0,I)"

@@ -92,3 +92,14 @@ class DCGANLike(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(self.fc(z).view(z.shape[0], self.c0, 4, 4))
+
+
+def tolerance_problems(d: int, conditions: tuple[float, ...], rows: int = 4) -> list[Callable[[], Problem]]:
+    """The tolerance benchmarks' problems at latent size d, each built on call: designed spectra at
+    ``conditions`` and the metric of a DCGAN-like generator (width 8, 32 x 32, random weights,
+    float64) at ``rows`` N(0, I) codes (seed 0)."""
+    def generator() -> Problem:
+        f = DCGANLike(d, width=8, seed=0, resolution=32).double().eval().requires_grad_(False)
+        z = torch.randn(rows, d, generator=torch.Generator().manual_seed(0), dtype=F64)
+        return metric_problem(f"dcgan-like w8 d{d} N(0,I)", "generator", f, z)
+    return [(lambda c=c: designed_problem(d, c, rows=rows)) for c in conditions] + [generator]
