@@ -77,6 +77,11 @@ BENCHMARKS: list[tuple[str, str, tuple[str, ...], str]] = [
      "64x64 DCGAN-like generator (width 32), batch 1: chebyshev order 20 with 4 probes against exact, without a "
      "graph, with a graph, and with a graph plus backward (target at d = 1024: >= 4x faster with a graph); "
      "`method=\"auto\"` with rtol = 0.01 against exact (target: at most as slow)."),
+    ("bench_tolerance_grad", "Bias of the gradient under a tolerance", ("bench_tolerance_grad",),
+     "tanh MLP R^8 -> R^32 (float64, fixed weights) at 4 codes, 60 probe seeds: the gradient of sum log det(J^T J) "
+     "with respect to the parameters, estimated with a fixed budget or to rtol, against the exact gradient: "
+     "relative bias ||mean - exact|| / ||exact|| with its standard error over seeds, relative RMS error, and the "
+     "share of calls whose tolerance was reached (first 20 seeds)."),
     ("bench_fig1_step", "Cost of a Figure 1 training step", ("bench_fig1_step",),
      "Median ms per Adam step (batch 64 / 256, monitoring off, one thread, after 10 warm-up steps; no compilation) "
      "of the estimator-trained step (Chebyshev order 20, 2 probes) against the exact one, by product route and "
