@@ -10,8 +10,9 @@ route (PyTorch's forward-mode rule for a matrix product clones the weight matrix
 call; benchmarks/bench_core.py measures both). ``jvp_mode="dense"`` is for tiny latent
 sizes (Figures 1-2, d = 2): the d Jacobian columns are formed once by the reverse route and
 every product is then a (B, D, d) matrix product, so a polynomial of order m costs d network
-products instead of 2 m (benchmarks/bench_fig1_step.py); the estimates agree to rounding. The graph to the parameters of ``f`` and to
-``z`` is kept either way, so everything built from these products is differentiable (Eq. 3).
+products instead of 2 m (benchmarks/bench_fig1_step.py); the estimates agree to rounding.
+The graph to the parameters of ``f`` and to ``z`` is kept either way, so everything built from
+these products is differentiable (Eq. 3).
 
 This module knows nothing of estimators: it only supplies products and dense Jacobians.
 """

@@ -94,8 +94,8 @@ def evaluate_reverse(estimator: FitResult, exact: FitResult, energy: str, *, n: 
     error over training; the binned total variation to the box-restricted target (``tv_distance``)
     of both models' samples and, as the floor that binning noise sets, of n exact target samples
     (``tv_<who>``); the share of the n codes that lie beyond a fold (``folded_share``, ``folded_<who>``:
-    there Eq. 1 counts one preimage of several, so the KL is a lower bound). For the energies of ``SPLIT_WINDOWS``, ``split_share`` of both models'
-    samples and of n exact target samples (``sample_energy``, seeded ``target_seed``), as
+    there Eq. 1 counts one preimage of several, so the KL is a lower bound). For the energies of
+    ``SPLIT_WINDOWS``, ``split_share`` of both models' samples and of n exact target samples (``sample_energy``, seeded ``target_seed``), as
     ``split_lower_<who>`` and ``split_window_<who>``. Returns (metrics, samples) with samples
     ``{"estimator": (n, 2), "exact": (n, 2)}``.
     """

@@ -181,9 +181,10 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     are not the paper's (off by default; measured in ``benchmarks/fig12_settings.py --only split``):
     ``anneal_iters`` > 0 multiplies U by ``anneal_beta(it, anneal_iters, beta0)``, and
     ``confine`` > 0 adds ``box_wall(f(z), confine)``; the recorded loss includes both. The model is
-    ``ResNet2d(width=width, blocks=blocks, seed=seed)`` (the paper's: width 32, 4 blocks); z and the estimator's probes come from a generator seeded by
-    ``seed``, so equal seeds give the same batches for every ``method``. With ``monitor``
-    the exact log det is also computed (no graph) and ``relative_error`` recorded.
+    ``ResNet2d(width=width, blocks=blocks, seed=seed)`` (the paper's: width 32, 4 blocks); z and the
+    estimator's probes come from a generator seeded by ``seed``, so equal seeds give the same batches
+    for every ``method``. With ``monitor`` the exact log det is also computed (no graph) and
+    ``relative_error`` recorded.
     """
     _check_common(method, iterations, batch, lr, order, probes, lr_final)
     if energy not in ENERGIES:
