@@ -70,9 +70,8 @@ def run_one(energy: str, setting: dict, method: str, seed: int, eq8: bool) -> di
     r = D.fit_reverse_kl(energy, method=method, seed=seed, monitor=False, show_progress=False, **cfg, **kw)
     s_per_it = (time.perf_counter() - t0) / cfg["iterations"]
     ev = D.reverse_kl(r.model, energy, n=10_000, seed=seed + 1000)
-    z = torch.randn(10_000, 2, generator=torch.Generator().manual_seed(seed + 1000), dtype=torch.float64)
     row = dict(tv=tv_distance(ev["samples"], energy), outside=ev["outside"], kl=ev["kl"], s_per_it=s_per_it,
-               folded=folded_share(r.model, z), config=cfg)
+               folded=folded_share(r.model, ev["codes"]), config=cfg)
     if energy in E.SPLIT_WINDOWS:
         row["split_lower"] = E.split_share(energy, torch.from_numpy(ev["samples"]))["lower"]
     return row

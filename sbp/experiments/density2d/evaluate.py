@@ -108,10 +108,9 @@ def evaluate_reverse(estimator: FitResult, exact: FitResult, energy: str, *, n: 
                    outside_box_estimator=ev["estimator"]["outside"], outside_box_exact=ev["exact"]["outside"],
                    target_met=kl_target_met(k_est, k_ex), **_training_summary(estimator, exact))
     target = sample_energy(energy, n, generator=target_seed)
-    z = torch.randn(n, 2, generator=torch.Generator().manual_seed(kl_seed), dtype=torch.float64)  # reverse_kl's codes
     for k, run in (("estimator", estimator), ("exact", exact)):
         metrics[f"tv_{k}"] = tv_distance(ev[k]["samples"], energy)
-        metrics[f"folded_{k}"] = folded_share(run.model, z)
+        metrics[f"folded_{k}"] = folded_share(run.model, ev[k]["codes"])
     metrics["tv_target"] = tv_distance(target, energy)
     if energy in SPLIT_WINDOWS:  # is the split learned? share of the window's samples on the lower branch
         shares = {k: split_share(energy, torch.from_numpy(ev[k]["samples"])) for k in ("estimator", "exact")}

@@ -274,7 +274,7 @@ def reverse_kl(model: Callable[[Tensor], Tensor], energy: str, *, n: int = 10_00
     KL = mean[log p_Z(z) - 1/2 logdet(J^T J) + U(f(z))] + log Z_box, Z by quadrature on box^2.
     Returns kl, its Monte Carlo standard error, the fraction of samples outside the box
     (where p_box = 0: for U2-U4 a positive fraction means the number is the KL to
-    exp(-U)/Z_box extended beyond the box, not a true KL) and the samples.
+    exp(-U)/Z_box extended beyond the box, not a true KL), the samples and their codes z.
     """
     if energy not in ENERGIES:
         raise ValueError(f"unknown energy {energy!r}; choose one of {sorted(ENERGIES)}")
@@ -287,7 +287,7 @@ def reverse_kl(model: Callable[[Tensor], Tensor], energy: str, *, n: int = 10_00
     lo, hi = box
     outside = float(((x < lo) | (x > hi)).any(1).double().mean())
     return dict(kl=float(terms.mean()), kl_stderr=float(terms.std() / math.sqrt(n)), outside=outside,
-                samples=x.numpy())
+                samples=x.numpy(), codes=z)
 
 
 def forward_kl(model: Callable[[Tensor], Tensor], target: str, *, n: int = 10_000, seed: int = 12345) -> dict:
