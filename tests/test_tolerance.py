@@ -91,6 +91,34 @@ def test_auto_with_tolerance_takes_exact_when_cheaper_and_stochastic_when_not():
     assert sbp.logdet_metric(hard.f, hard.z, method="auto", rtol=0.1, generator=0, jvp_mode="reverse").method == "exact"
 
 
+def test_auto_abandons_a_hopeless_pilot_after_a_few_steps(monkeypatch):
+    # d = 256 at rtol 0.01: the probes' spread alone asks for more products than 256 dense columns, so the
+    # pilot stops at its first check (3 Lanczos steps), not after the d / (3 x 4) = 21 steps it may take
+    from sbp.experiments.benchmark.fair import counted_products
+    from sbp.numerics import auto as auto_module
+    from sbp.numerics.auto import auto_pilot_hopeless
+
+    problem = designed_problem(256, 100.0, rows=2)
+
+    def pilot_products(rtol):
+        with counted_products() as c:
+            est = sbp.logdet_metric(problem.f, problem.z, method="auto", rtol=rtol, generator=0, jvp_mode="reverse")
+        assert est.method == "exact" and c.columns == 256
+        assert torch.equal(est.logdet, sbp.logdet_metric(problem.f, problem.z, method="exact").logdet)
+        return c.products - c.columns
+
+    early, loose = pilot_products(0.01), pilot_products(0.1)  # at rtol 0.1 the pilot runs on, then judges
+    monkeypatch.setattr(auto_module, "auto_pilot_hopeless", lambda *a, **k: False)
+    full = pilot_products(0.01)
+    assert early * 3 <= full and loose > early
+    # the lower bound: n = (t s / target)^2 probes of `steps` steps, product_cost dense columns each
+    gauss = torch.tensor([[0.0], [2.0]], dtype=torch.float64)  # s = sqrt(2), t(0.975, 1 df) = 12.71
+    n = (student_t_quantile(0.975, 1) * math.sqrt(2)) ** 2
+    one, kw = torch.ones(1, dtype=torch.float64), dict(confidence=0.95, product_cost=3.0)
+    assert auto_pilot_hopeless(gauss, one, 4, int(3 * n * 4), **kw)
+    assert not auto_pilot_hopeless(gauss, one, 4, int(3 * n * 4) + 2, **kw)
+
+
 def test_auto_builds_no_graph_when_no_gradient_can_flow_but_keeps_parameter_gradients():
     lin = torch.nn.Linear(6, 12).double()
     z = torch.randn(2, 6, dtype=F64, generator=torch.Generator().manual_seed(0))

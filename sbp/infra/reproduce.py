@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import papermill as pm
 
+    from sbp.infra.cpu_kernels import pin_cpu_kernels
+
+    pin_cpu_kernels()  # inherited by papermill's kernels: the same digits as nbval's run on any x86-64 CPU
+
     out_dir = ROOT / "build" / "notebooks" / (args.profile or "default")
     out_dir.mkdir(parents=True, exist_ok=True)
     names = select(ORDER, args.only)

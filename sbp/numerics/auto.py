@@ -4,7 +4,8 @@ Fixed budget (``auto_method``): the estimator's vector products against d dense-
 With a tolerance (``auto_pilot_verdict``): one pilot block of SLQ to the tolerance's quadrature
 share predicts the products that reaching the tolerance needs, from the Lanczos steps it took
 (the spectrum) and the spread of its probes' values (the variance): exact wins when d columns
-cost less.
+cost less. The pilot is abandoned as soon as a lower bound of that cost already exceeds d
+(``auto_pilot_hopeless``), so that where exact wins the pilot costs a few steps, not up to d columns.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from torch import Tensor
 
 from sbp.numerics.trace import student_t_quantile
 
-__all__ = ["AUTO_PRODUCT_COST", "auto_method", "auto_pilot_steps", "auto_pilot_verdict", "graph_wanted"]
+__all__ = ["AUTO_PRODUCT_COST", "auto_method", "auto_pilot", "auto_pilot_hopeless", "auto_pilot_steps", "auto_pilot_verdict", "graph_wanted"]
 
 # One JVP+VJP product on a vector (in small sequential blocks of probes) costs about this many
 # dense-Jacobian JVP columns (which are batched 256 at a time). Measured without a graph on DCGAN-like
@@ -55,6 +56,24 @@ def auto_pilot_steps(d: int, probes: int, product_cost: float) -> int:
     return steps if steps >= 4 else 0
 
 
+def auto_pilot_hopeless(gauss: Tensor, target: Tensor, steps: int, d: int, *, confidence: float,
+                        product_cost: float) -> bool:
+    """True when the stochastic route cannot be cheaper than exact, judged after ``steps`` pilot steps.
+
+    ``gauss`` (P, B): the probes' current Gauss values; ``target`` (B,): the tolerance. However the
+    quadrature ends, the run needs at least ``steps`` steps per probe and at least
+    n = (t s / target)^2 probes (the whole tolerance for the probes, none for the quadrature), so
+    ``product_cost * n * steps`` dense columns is a lower bound of its cost (with s from the current values).
+    """
+    P = gauss.shape[0]
+    if P < 2:
+        return False
+    s = gauss.detach().std(0)
+    t = student_t_quantile((1 + confidence) / 2, P - 1)
+    n = ((t * s / target.clamp_min(torch.finfo(target.dtype).tiny)) ** 2).amax().clamp_min(P)
+    return bool(product_cost * n * steps >= d)
+
+
 def auto_pilot_verdict(values: Tensor, bias: Tensor, target: Tensor, steps: int, d: int, *, confidence: float,
                        product_cost: float, quadrature_share: float) -> bool:
     """True if the stochastic route is predicted cheaper than exact after the pilot block.
@@ -70,3 +89,21 @@ def auto_pilot_verdict(values: Tensor, bias: Tensor, target: Tensor, steps: int,
     room = (target - bias).clamp_min(torch.finfo(target.dtype).tiny)
     needed = float(((t * s / room) ** 2).amax().clamp_min(P))
     return math.isfinite(needed) and product_cost * needed * steps < d
+
+
+def auto_pilot(d: int, *, confidence: float, product_cost: float, quadrature_share: float):
+    """``(give_up, verdict)`` for the pilot block: ``give_up(gauss, target, steps)``, the Krylov stop rule's
+    early exit (``auto_pilot_hopeless``), and ``verdict(block, bias, target)`` for ``run_to_tolerance``:
+    False once ``give_up`` has fired, else ``auto_pilot_verdict``."""
+    state = {"gave_up": False}
+
+    def give_up(gauss: Tensor, target: Tensor, steps: int) -> bool:
+        state["gave_up"] = state["gave_up"] or auto_pilot_hopeless(gauss, target, steps, d, confidence=confidence,
+                                                                   product_cost=product_cost)
+        return state["gave_up"]
+
+    def verdict(block, bias: Tensor, target: Tensor) -> bool:
+        return not state["gave_up"] and auto_pilot_verdict(block.values, bias, target, block.steps, d,
+                                                           confidence=confidence, product_cost=product_cost,
+                                                           quadrature_share=quadrature_share)
+    return give_up, verdict

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.auto import AUTO_PRODUCT_COST, auto_method, auto_pilot_steps, auto_pilot_verdict, graph_wanted
+from sbp.numerics.auto import AUTO_PRODUCT_COST, auto_method, auto_pilot, auto_pilot_steps, graph_wanted
 from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
 from sbp.numerics.dense import logdet_dense, metric_dense, singular_rows
 from sbp.numerics.estimators import krylov_block, polynomial_block, singular_threshold
@@ -129,11 +129,14 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
         raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
     sampler = rademacher_sampler(gen, dtype, device)
     max_steps = d if pilot_cost is None else auto_pilot_steps(d, probes, pilot_cost)
+    give_up, verdict = (None, None) if pilot_cost is None else auto_pilot(
+        d, confidence=tol.confidence, product_cost=pilot_cost, quadrature_share=QUADRATURE_SHARE)
 
     def run_block(target):
         V = sampler((probes, B, d))
         if method in ("slq", "bidiag"):
-            stop = None if tol is None else BracketStop(tol, target, lo, shrink, singular_threshold(dtype), max_steps)
+            stop = None if tol is None else BracketStop(tol, target, lo, shrink, singular_threshold(dtype), max_steps,
+                                                        give_up=give_up if target is None else None)
             blk = krylov_block(G, matvec, V, method=method, steps=order if tol is None else d, eps=eps,
                                lowmem=lowmem, generator=gen, jvp=jvp, vjp=vjp, stop=stop)
             bias = None if tol is None else stop.width.mean(0)
@@ -154,9 +157,6 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
         est, stderr = tr.mean, (blk.stderr if blk.stderr is not None else tr.stderr)
         blocks, converged, products = [blk], None, blk.products
     else:
-        verdict = None if pilot_cost is None else (lambda blk, bias, target: auto_pilot_verdict(
-            blk.values, bias, target, blk.steps, d, confidence=tol.confidence, product_cost=pilot_cost,
-            quadrature_share=QUADRATURE_SHARE))
         result = run_to_tolerance(run_block, tol, probes, pilot=verdict)
         if result is None:
             return None

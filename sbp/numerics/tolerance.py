@@ -108,10 +108,12 @@ class BracketStop:
     probe's last bracket width (frozen when it is done): the block's quadrature bias bound."""
 
     def __init__(self, tol: Tolerance, target: Tensor | None, lower: Tensor | None, shrink: float,
-                 singular_rtol: float, max_steps: int):
+                 singular_rtol: float, max_steps: int,
+                 give_up: Callable[[Tensor, Tensor, int], bool] | None = None):
         self.tol, self.target, self.lower, self.shrink = tol, target, lower, shrink
-        self.singular_rtol, self.max_steps = singular_rtol, max_steps
+        self.singular_rtol, self.max_steps, self.give_up = singular_rtol, max_steps, give_up
         self.width: Tensor | None = None
+        self.gave_up = False  # ``give_up(gauss (P, B), target (B,), steps)`` said True: the block was abandoned
 
     def __call__(self, kr: Krylov) -> Tensor:
         P, B, k = kr.alphas.shape
@@ -126,6 +128,8 @@ class BracketStop:
         self.width = torch.where(kr.done, self.width, torch.where(singular[None], torch.zeros_like(width), width))
         tgt = self.target if self.target is not None else self.tol.target(gauss.mean(0))
         done = (self.width <= QUADRATURE_SHARE * tgt[None]) | singular[None] | kr.done
+        if self.give_up is not None and not bool(done.all()) and self.give_up(gauss, tgt, k):
+            self.gave_up = forced = True
         return torch.ones_like(done) if forced else done
 
 

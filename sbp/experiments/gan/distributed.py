@@ -8,6 +8,7 @@ LOCAL_RANK and WORLD_SIZE; ``from_env`` reads them, ``setup`` joins the process 
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -56,7 +57,11 @@ def setup(info: DistInfo, device: str | torch.device | None = None) -> torch.dev
 
 
 def teardown() -> None:
+    """Leave the process group. DDP wrappers that are only garbage in a reference cycle are collected
+    first, so that no reducer outlives the group into interpreter shutdown (once seen on CI as a
+    rank aborting at exit, "terminate called without an active exception"; not reproduced in 80 runs)."""
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 
