@@ -66,8 +66,9 @@ BENCHMARKS: list[tuple[str, str, tuple[str, ...], str]] = [
      "percentile over rows x seeds; `within`: share of rows with error <= rtol) of `method=\"auto\"` with "
      "the tolerance (`slq`: sbp's stochastic route with the same tolerance), of GPyTorch's SLQ as a user takes it "
      "(`gpt`: its defaults, 10 probes, 20 Lanczos steps; `gpt100`: 100 probes) and of exact. GPyTorch takes "
-     "no tolerance: its rows are judged against each rtol. `bench_fair_all` has every configuration. The committed "
-     "run's wall times were taken with bench_tolerance running on the other core of the 2-core CPU: rough."),
+     "no tolerance: its rows are judged against each rtol. `bench_fair_all` has every configuration. The slq and GPyTorch "
+     "rows' wall times were taken with bench_tolerance running on the other core of the 2-core CPU: rough; the "
+     "`auto` and exact rows were measured again together, on an idle CPU (`bench_fair.py --rerun-auto`)."),
     ("bench_tolerance", "Coverage of the reported intervals and the tolerance kept", ("bench_tolerance_",),
      "Over 200 seeds x 4 rows: how often the fixed-budget interval estimate +- t stderr at 95 % and 99.7 % "
      "contains the exact value, and in tolerance mode (`slq` with rtol, at confidence 0.95 / 0.997) the share "

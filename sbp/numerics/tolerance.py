@@ -104,7 +104,7 @@ def bracket_width(kr: Krylov, lower: Tensor | None, shrink: float) -> tuple[Tens
 class BracketStop:
     """The Krylov stop rule of tolerance mode: a probe is done when its bracket width is within
     ``QUADRATURE_SHARE`` of its row's tolerance (``target``, else from the block's own Gauss values),
-    or its row is numerically singular, or ``max_steps`` is reached. ``width`` (P, B) keeps each
+    or its row is numerically singular, or ``max_steps`` is reached, or ``give_up`` (auto's pilot) abandons the block. ``width`` (P, B) keeps each
     probe's last bracket width (frozen when it is done): the block's quadrature bias bound."""
 
     def __init__(self, tol: Tolerance, target: Tensor | None, lower: Tensor | None, shrink: float,
@@ -113,7 +113,6 @@ class BracketStop:
         self.tol, self.target, self.lower, self.shrink = tol, target, lower, shrink
         self.singular_rtol, self.max_steps, self.give_up = singular_rtol, max_steps, give_up
         self.width: Tensor | None = None
-        self.gave_up = False  # ``give_up(gauss (P, B), target (B,), steps)`` said True: the block was abandoned
 
     def __call__(self, kr: Krylov) -> Tensor:
         P, B, k = kr.alphas.shape
@@ -129,7 +128,7 @@ class BracketStop:
         tgt = self.target if self.target is not None else self.tol.target(gauss.mean(0))
         done = (self.width <= QUADRATURE_SHARE * tgt[None]) | singular[None] | kr.done
         if self.give_up is not None and not bool(done.all()) and self.give_up(gauss, tgt, k):
-            self.gave_up = forced = True
+            forced = True  # give_up(gauss (P, B), target (B,), steps): the caller abandons this block
         return torch.ones_like(done) if forced else done
 
 
