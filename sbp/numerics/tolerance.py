@@ -104,8 +104,9 @@ def bracket_width(kr: Krylov, lower: Tensor | None, shrink: float) -> tuple[Tens
 class BracketStop:
     """The Krylov stop rule of tolerance mode: a probe is done when its bracket width is within
     ``QUADRATURE_SHARE`` of its row's tolerance (``target``, else from the block's own Gauss values),
-    or its row is numerically singular, or ``max_steps`` is reached, or ``give_up`` (auto's pilot) abandons the block. ``width`` (P, B) keeps each
-    probe's last bracket width (frozen when it is done): the block's quadrature bias bound."""
+    or its row is numerically singular, or ``max_steps`` is reached, or ``give_up`` (auto's pilot)
+    abandons the block. ``width`` (P, B) keeps each probe's last bracket width (frozen when it is
+    done): the block's quadrature bias bound."""
 
     def __init__(self, tol: Tolerance, target: Tensor | None, lower: Tensor | None, shrink: float,
                  singular_rtol: float, max_steps: int,
