@@ -10,8 +10,8 @@ side by side per (problem, rtol), ``bench_fair_d<d>.md`` (``fair_wide``).
 Wall times are single calls on one thread of a shared 2-core CPU (medians over seeds): rough.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/bench_fair.py [--seeds 10] [--d 64 256] [--summary-only]
-       OMP_NUM_THREADS=1 python benchmarks/bench_fair.py --rerun-auto   # new sbp auto and exact rows only
-``--rerun-auto`` (after a change to ``method="auto"``; needs no GPyTorch) replaces the raw rows of
+       OMP_NUM_THREADS=1 python benchmarks/bench_fair.py --rerun-auto TAG   # new sbp auto and exact rows only
+``--rerun-auto TAG`` (after a change to ``method="auto"``; TAG names the change; needs no GPyTorch) replaces the raw rows of
 ``sbp auto`` and ``exact``, measured in the same run, and keeps the others.
 """
 from __future__ import annotations
@@ -43,26 +43,30 @@ def main() -> None:
     ap.add_argument("--d", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--raw", default=str(OUT / "bench_fair.jsonl"))
     ap.add_argument("--summary-only", action="store_true")
-    ap.add_argument("--rerun-auto", action="store_true", help="replace the sbp auto and exact rows only")
+    ap.add_argument("--rerun-auto", metavar="TAG", default=None,
+                    help="replace the sbp auto and exact rows only; rows tagged TAG are kept, so that a rerun resumes")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if not gpytorch_available() and not (args.summary_only or args.rerun_auto):
+    if not gpytorch_available() and not (args.summary_only or args.rerun_auto is not None):
         raise SystemExit("gpytorch is not installed: pip install -c requirements/lock.txt -e '.[compare]'")
     raw_path = Path(args.raw)
     raw = [json.loads(l) for l in raw_path.read_text().splitlines()] if raw_path.exists() else []
     kw = {}
-    if args.rerun_auto:  # old auto/exact rows out; rows of an interrupted rerun (tagged) stay: it resumes
-        raw = [r for r in raw if r["config"] not in ("sbp auto", "exact") or r.get("rerun")]
+    if args.rerun_auto is not None:  # other auto/exact rows out; this rerun's (tagged) stay: it resumes
+        raw = [r for r in raw if r["config"] not in ("sbp auto", "exact") or r.get("rerun") == args.rerun_auto]
         raw_path.write_text("".join(json.dumps(r) + "\n" for r in raw))
         kw = dict(sbp_methods=("auto",), gpytorch=False)
-    done = {(r["problem"], r["d"], r["seed"]) for r in raw if not args.rerun_auto or r.get("rerun")}
+    done = {(r["problem"], r["d"], r["seed"]) for r in raw
+            if args.rerun_auto is None or r.get("rerun") == args.rerun_auto}
     for make in problems(args.d) if not args.summary_only else ():
         problem = make()
         fair_raw(problem, rtols=RTOLS, seed=10_000, **kw)  # warm-up, not recorded
         for seed in range(args.seeds):
             if (problem.name, problem.z.shape[1], seed) in done:
                 continue
-            rows = [{**r, "rerun": True} if args.rerun_auto else r for r in fair_raw(problem, rtols=RTOLS, seed=seed, **kw)]
+            rows = fair_raw(problem, rtols=RTOLS, seed=seed, **kw)
+            if args.rerun_auto is not None:
+                rows = [{**r, "rerun": args.rerun_auto} for r in rows]
             with raw_path.open("a") as fh:
                 fh.writelines(json.dumps(r) + "\n" for r in rows)
             raw += rows

@@ -68,7 +68,7 @@ BENCHMARKS: list[tuple[str, str, tuple[str, ...], str]] = [
      "(`gpt`: its defaults, 10 probes, 20 Lanczos steps; `gpt100`: 100 probes) and of exact. GPyTorch takes "
      "no tolerance: its rows are judged against each rtol. `bench_fair_all` has every configuration. The slq and GPyTorch "
      "rows' wall times were taken with bench_tolerance running on the other core of the 2-core CPU: rough; the "
-     "`auto` and exact rows were measured again together, on an idle CPU (`bench_fair.py --rerun-auto`)."),
+     "`auto` and exact rows were measured again together, on an idle CPU (`bench_fair.py --rerun-auto pilot-early-exit`)."),
     ("bench_tolerance", "Coverage of the reported intervals and the tolerance kept", ("bench_tolerance_",),
      "Over 200 seeds x 4 rows: how often the fixed-budget interval estimate +- t stderr at 95 % and 99.7 % "
      "contains the exact value, and in tolerance mode (`slq` with rtol, at confidence 0.95 / 0.997) the share "
