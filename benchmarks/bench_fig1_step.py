@@ -7,7 +7,9 @@ one CPU thread, interleaved between the variants so that machine load hits them 
 autograd-engine calls per step (``torch.autograd.grad`` and ``Tensor.backward``) show where
 the time goes: every product J^T J v is two engine calls through the network.
 
-Run: ``PYTHONPATH=. python benchmarks/bench_fig1_step.py [--batch 64 256] [--steps 60]``
+The model is ``ResNet2d`` with the paper's LeakyReLU and with notebook 01's tanh (ours).
+
+Run: ``PYTHONPATH=. python benchmarks/bench_fig1_step.py [--batch 64 256] [--steps 60] [--activation leaky_relu tanh]``
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ VARIANTS = {  # name: logdet_metric keywords
     # the same estimate and gradient to rounding, products through the 2 x 2 Jacobian formed once
     "chebyshev-20 dense backprop": dict(order=20, probes=2, power_iters=2, jvp_mode="dense", grad_mode="backprop"),
     "chebyshev-20 dense lowmem": dict(order=20, probes=2, power_iters=2, jvp_mode="dense", grad_mode="lowmem"),
+    # notebook 01's quick profile (with tanh): order 100, 4 probes
+    "chebyshev-100x4 dense backprop": dict(order=100, probes=4, power_iters=2, jvp_mode="dense", grad_mode="backprop"),
+    "chebyshev-100x4 dense lowmem": dict(order=100, probes=4, power_iters=2, jvp_mode="dense", grad_mode="lowmem"),
 }
 
 
@@ -54,8 +59,8 @@ class EngineCalls:
         torch.autograd.grad, torch.Tensor.backward = self._grad, self._backward
 
 
-def make_step(batch: int, kw: dict):
-    model = ResNet2d(seed=0)
+def make_step(batch: int, kw: dict, activation: str):
+    model = ResNet2d(seed=0, activation=activation)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(1)
 
@@ -73,11 +78,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", nargs="*", type=int, default=[64, 256])
     ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--activation", nargs="*", default=["leaky_relu", "tanh"],
+                    help="ResNet2d activations: the paper's LeakyReLU and notebook 01's tanh (ours)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
-    for batch in args.batch:
-        steps = {name: make_step(batch, kw) for name, kw in VARIANTS.items()}
+    for activation, batch in [(a, b) for a in args.activation for b in args.batch]:
+        steps = {name: make_step(batch, kw, activation) for name, kw in VARIANTS.items()}
         times = {name: [] for name in VARIANTS}
         calls = {}
         for name, step in steps.items():
@@ -94,7 +101,7 @@ def main() -> None:
         ref = statistics.median(times["exact"])
         for name in VARIANTS:
             med = statistics.median(times[name])
-            rows.append(dict(batch=batch, variant=name, ms_per_step=med * 1e3, over_exact=med / ref,
+            rows.append(dict(activation=activation, batch=batch, variant=name, ms_per_step=med * 1e3, over_exact=med / ref,
                              engine_calls_per_step=calls[name]))
             print(rows[-1], flush=True)
     from sbp.infra.io import markdown_table, write_table

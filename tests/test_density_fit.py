@@ -182,3 +182,15 @@ def test_training_stops_on_a_singular_metric_naming_the_rows(method, monkeypatch
         D.fit_reverse_kl("U1", **kw)
     with pytest.raises(ValueError, match=r"not finite at step 0 in rows \[0, 1, 2, 3\]"):
         D.fit_forward_kl("U1", **kw)
+
+
+def test_monitor_every_k_records_only_those_iterations_and_leaves_training_unchanged():
+    kw = dict(method="chebyshev", iterations=6, batch=16, order=6, probes=2, seed=4, show_progress=False)
+    every = D.fit_reverse_kl("U1", monitor=True, **kw)
+    third = D.fit_reverse_kl("U1", monitor=3, **kw)
+    assert np.array_equal(every.loss, third.loss)
+    assert np.array_equal(np.flatnonzero(~np.isnan(third.rel_error)), [0, 3])
+    assert np.array_equal(third.rel_error[[0, 3]], every.rel_error[[0, 3]])
+    for bad in (-1, 2.0, "3"):
+        with pytest.raises(ValueError, match="monitor"):
+            D.fit_reverse_kl("U1", monitor=bad, **kw)

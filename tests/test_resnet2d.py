@@ -44,3 +44,43 @@ def test_bad_inputs():
         ResNet2d(slope=1.5)
     with pytest.raises(ValueError, match="shape"):
         ResNet2d()(torch.zeros(3, 3, dtype=torch.float64))
+
+
+def test_activation_choices_share_the_parameters_and_default_to_the_papers():
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    paper, smooth = ResNet2d(seed=3), ResNet2d(seed=3, activation="tanh")
+    assert paper.activation == "leaky_relu"
+    for p, q in zip(paper.parameters(), smooth.parameters()):
+        assert torch.equal(p, q)
+    # the paper's branch by hand: leaky_relu with slope 0.2
+    h = x
+    for l1, l2, l3 in paper.branches:
+        h = h + l3(torch.nn.functional.leaky_relu(l2(torch.nn.functional.leaky_relu(l1(h), 0.2)), 0.2))
+    assert torch.equal(paper(x), h)
+    assert not torch.allclose(smooth(x), h)
+    with pytest.raises(ValueError, match="activation 'relu6'"):
+        ResNet2d(activation="relu6")
+
+
+@pytest.mark.parametrize("name", ["smooth_leaky_relu", "elu", "silu", "tanh"])
+def test_smooth_activations_give_a_jacobian_continuous_across_a_kink(name):
+    # LeakyReLU's Jacobian jumps where a unit's input crosses 0; the smooth ones' does not.
+    m = ResNet2d(blocks=1, seed=0, last_scale=1.0, activation=name)
+    leaky = ResNet2d(blocks=1, seed=0, last_scale=1.0)
+    l1 = m.branches[0][0]
+    w, b = l1.weight[0].detach(), l1.bias[0].detach()
+    x0 = (-b / (w @ w)) * w  # unit 0 of the first layer has input 0 here
+    n = w / w.norm()
+    pts = torch.stack([x0 - 1e-7 * n, x0 + 1e-7 * n])
+    jump = lambda f: (sbp.jacobian(f, pts)[1] - sbp.jacobian(f, pts)[0]).abs().max().item()
+    assert jump(m) < 1e-5
+    assert jump(leaky) > 1e-3
+
+
+def test_smooth_leaky_relu_keeps_the_slopes_and_zero():
+    from sbp.models.activations import smooth_leaky_relu
+    u = torch.tensor([-40.0, 0.0, 40.0], dtype=torch.float64, requires_grad=True)
+    y = smooth_leaky_relu(u, 0.2)
+    g, = torch.autograd.grad(y.sum(), u)
+    assert y[1].item() == 0.0
+    assert torch.allclose(g, torch.tensor([0.2, 0.6, 1.0], dtype=torch.float64))

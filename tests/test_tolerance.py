@@ -93,7 +93,7 @@ def test_auto_with_tolerance_takes_exact_when_cheaper_and_stochastic_when_not():
 
 def test_auto_abandons_a_hopeless_pilot_after_a_few_steps(monkeypatch):
     # d = 256 at rtol 0.01: the probes' spread alone asks for more products than 256 dense columns, so the
-    # pilot stops at its first check (3 Lanczos steps), not after the d / (3 x 4) = 21 steps it may take
+    # pilot stops when first asked (after 2 Lanczos steps), not after the d / (3 x 8) = 10 steps it may take
     from sbp.experiments.benchmark.fair import counted_products
     from sbp.numerics import auto as auto_module
     from sbp.numerics.auto import auto_pilot_hopeless

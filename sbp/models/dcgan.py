@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sbp.models.activations import smooth_leaky_relu
+
 __all__ = ["Generator", "Discriminator", "TranslatedLeakyReLU", "WNLinear", "WNConv2d", "WNConvTranspose2d",
            "ACTIVATIONS"]
 
@@ -111,7 +113,7 @@ class TranslatedLeakyReLU(nn.Module):
         a = self.offset.view(1, -1, *([1] * (x.ndim - 2)))
         u = x - a
         if self.smooth:
-            return self.slope * u + (1 - self.slope) * (F.softplus(u) - math.log(2.0)) + a
+            return smooth_leaky_relu(u, self.slope) + a
         return F.leaky_relu(u, self.slope) + a
 
 

@@ -1,7 +1,8 @@
 """The Wide ResNet of Section 3: R^2 -> R^2, not invertible by construction.
 
 Four residual blocks x <- x + W3 s(W2 s(W1 x + b1) + b2) + b3, each a three-layer
-bottleneck R^2 -> 32 -> 32 -> R^2 with LeakyReLU s. Nothing constrains the
+bottleneck R^2 -> 32 -> 32 -> R^2 with LeakyReLU s (the paper's; ``activation`` picks a smooth
+one, ours: ``sbp.models.activations`` says why it matters for Eq. 1-3). Nothing constrains the
 residual branch's Lipschitz constant, so a block can fold the plane (its Jacobian
 I + dR/dx can become singular): the density is then that of Eq. 1-2 (J^T J), not
 of a change of variables.
@@ -13,6 +14,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from sbp.models.activations import activation as _activation
+
 __all__ = ["ResNet2d"]
 
 
@@ -22,10 +25,12 @@ class ResNet2d(nn.Module):
     Parameters are drawn from ``generator`` (or the int ``seed``): PyTorch's default
     Linear initialization U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with the last layer of
     each branch scaled by ``last_scale`` so that the network starts near the identity.
+    ``activation``: a name in ``sbp.models.activations.ACTIVATIONS`` (``slope``: the leaky ones').
     """
 
     def __init__(self, dim: int = 2, width: int = 32, blocks: int = 4, slope: float = 0.2, *,
-                 seed: int | torch.Generator = 0, last_scale: float = 0.1, dtype=torch.float64):
+                 seed: int | torch.Generator = 0, last_scale: float = 0.1, activation: str = "leaky_relu",
+                 dtype=torch.float64):
         super().__init__()
         for name, v in (("dim", dim), ("width", width), ("blocks", blocks)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -35,7 +40,8 @@ class ResNet2d(nn.Module):
         gen = torch.Generator().manual_seed(seed) if isinstance(seed, int) else seed
         if not isinstance(gen, torch.Generator):
             raise TypeError("seed must be an int or a torch.Generator")
-        self.dim, self.slope = dim, slope
+        self.dim, self.slope, self.activation = dim, slope, activation
+        self._act = _activation(activation)
         self.branches = nn.ModuleList()
         for _ in range(blocks):
             layers = [nn.Linear(dim, width, dtype=dtype), nn.Linear(width, width, dtype=dtype),
@@ -51,7 +57,7 @@ class ResNet2d(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"expected input of shape (B, {self.dim}), got {tuple(x.shape)}")
         for l1, l2, l3 in self.branches:
-            h = nn.functional.leaky_relu(l1(x), self.slope)
-            h = nn.functional.leaky_relu(l2(h), self.slope)
+            h = self._act(l1(x), self.slope)
+            h = self._act(l2(h), self.slope)
             x = x + l3(h)
         return x

@@ -104,9 +104,9 @@ def bracket_width(kr: Krylov, lower: Tensor | None, shrink: float) -> tuple[Tens
 class BracketStop:
     """The Krylov stop rule of tolerance mode: a probe is done when its bracket width is within
     ``QUADRATURE_SHARE`` of its row's tolerance (``target``, else from the block's own Gauss values),
-    or its row is numerically singular, or ``max_steps`` is reached, or ``give_up`` (auto's pilot)
-    abandons the block. ``width`` (P, B) keeps each probe's last bracket width (frozen when it is
-    done): the block's quadrature bias bound."""
+    or its row is numerically singular, or ``max_steps`` is reached, or ``give_up`` (auto's pilot,
+    asked at step 2 and at every check) abandons the block. ``width`` (P, B) keeps each probe's last
+    bracket width (frozen when it is done): the block's quadrature bias bound."""
 
     def __init__(self, tol: Tolerance, target: Tensor | None, lower: Tensor | None, shrink: float,
                  singular_rtol: float, max_steps: int,
@@ -120,8 +120,13 @@ class BracketStop:
         forced = k >= self.max_steps
         if self.width is None:
             self.width = torch.full((P, B), math.inf, dtype=kr.alphas.dtype, device=kr.alphas.device)
-        if not forced and not _checkpoints(k):
+        early = self.give_up is not None and k == 2  # auto's pilot: judge hopelessness one step before the first check
+        if not forced and not (_checkpoints(k) or early):
             return kr.done
+        if early:
+            gauss, _ = bracket_width(kr, self.lower, self.shrink)
+            tgt = self.target if self.target is not None else self.tol.target(gauss.mean(0))
+            return torch.ones_like(kr.done) if self.give_up(gauss, tgt, k) else kr.done
         theta, _ = ritz_values(kr)
         singular = theta[..., 0].amin(0) <= self.singular_rtol * theta[..., -1].amax(0)
         gauss, width = bracket_width(kr, self.lower, self.shrink)

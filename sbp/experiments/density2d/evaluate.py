@@ -80,7 +80,9 @@ def _check_pair(estimator: FitResult, exact: FitResult, kind: str, n: int) -> No
 
 def _training_summary(estimator: FitResult, exact: FitResult) -> dict:
     rel = estimator.rel_error
-    return dict(rel_error_median=float(np.median(rel)), rel_error_p90=float(np.percentile(rel, 90)),
+    rel = rel[~np.isnan(rel)]  # the monitored iterations
+    med, p90 = (float(np.median(rel)), float(np.percentile(rel, 90))) if rel.size else (math.nan, math.nan)
+    return dict(rel_error_median=med, rel_error_p90=p90,
                 iterations=estimator.iterations, wall_time_estimator_s=estimator.wall_time,
                 wall_time_exact_s=exact.wall_time)
 

@@ -94,8 +94,22 @@ def exact_logdet(f: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 4096) ->
     return torch.cat(out)
 
 
+def _model_config(width: int, blocks: int, activation: str) -> dict:
+    """The model's keys of a run's config: only those that differ from the paper's model (so that
+    checkpoints written before a key existed still resume)."""
+    return {**({} if (width, blocks) == (32, 4) else dict(width=width, blocks=blocks)),
+            **({} if activation == "leaky_relu" else dict(activation=activation))}
+
+
+def _monitored(monitor: bool | int, it: int) -> bool:
+    """``monitor``: True (every iteration), False / 0 (never) or k (every k-th iteration, from the first)."""
+    return bool(monitor) and it % int(monitor) == 0
+
+
 def _check_common(method: str, iterations: int, batch: int, lr: float, order: int, probes: int,
-                  lr_final: float | None = None) -> None:
+                  lr_final: float | None = None, monitor: bool | int = True) -> None:
+    if isinstance(monitor, float) or (not isinstance(monitor, bool) and (not isinstance(monitor, int) or monitor < 0)):
+        raise ValueError(f"monitor must be a bool or an int >= 0 (every k-th iteration), got {monitor!r}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     for name, v in (("iterations", iterations), ("batch", batch), ("order", order), ("probes", probes)):
@@ -169,9 +183,10 @@ def _loop(model, step, opt, gen, probe_gen, hist, start, iterations, ckpt, check
 
 def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
                    lr: float = 1e-3, lr_final: float | None = None, order: int = 10, probes: int = 2,
-                   power_iters: int = 2, jvp_mode: str = "reverse", reg_weight: float = 0.0,
+                   power_iters: int = 2, jvp_mode: str = "reverse", grad_mode: str = "backprop", reg_weight: float = 0.0,
                    reg_threshold: float = 4.0, anneal_iters: int = 0, beta0: float = 0.01, confine: float = 0.0,
-                   width: int = 32, blocks: int = 4, seed: int = 0, monitor: bool = True,
+                   width: int = 32, blocks: int = 4, activation: str = "leaky_relu", seed: int = 0,
+                   monitor: bool | int = True,
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 1: fit f: latent -> data to p ~ exp(-U) by reverse KL through the estimate.
@@ -181,12 +196,15 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     are not the paper's (off by default; measured in ``benchmarks/fig12_settings.py --only split``):
     ``anneal_iters`` > 0 multiplies U by ``anneal_beta(it, anneal_iters, beta0)``, and
     ``confine`` > 0 adds ``box_wall(f(z), confine)``; the recorded loss includes both. The model is
-    ``ResNet2d(width=width, blocks=blocks, seed=seed)`` (the paper's: width 32, 4 blocks); z and the
+    ``ResNet2d(width=width, blocks=blocks, activation=activation, seed=seed)`` (the paper's: width 32,
+    4 blocks, LeakyReLU; a smooth ``activation`` is ours, see ``sbp.models.activations``); z and the
     estimator's probes come from a generator seeded by ``seed``, so equal seeds give the same batches
-    for every ``method``. With ``monitor`` the exact log det is also computed (no graph) and
-    ``relative_error`` recorded.
+    for every ``method``. ``grad_mode`` is ``sbp.logdet_metric``'s ("lowmem": an unbiased gradient of the
+    same estimate from a second recurrence, not autograd through the polynomial: 2x cheaper at order 100
+    here). With ``monitor`` the exact log det is also computed (no graph) and
+    ``relative_error`` recorded (an int k: every k-th iteration, nan between; training is unchanged).
     """
-    _check_common(method, iterations, batch, lr, order, probes, lr_final)
+    _check_common(method, iterations, batch, lr, order, probes, lr_final, monitor)
     if energy not in ENERGIES:
         raise ValueError(f"unknown energy {energy!r}; choose one of {sorted(ENERGIES)}")
     if reg_weight < 0 or reg_threshold <= 0:
@@ -198,9 +216,9 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     if not (confine >= 0 and math.isfinite(confine)):
         raise ValueError(f"confine (the wall's width, 0 for none) must be a finite number >= 0, got {confine!r}")
     U = ENERGIES[energy]
-    model = ResNet2d(width=width, blocks=blocks, seed=seed)
-    kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes,
-                                                               power_iters=power_iters, jvp_mode=jvp_mode)
+    model = ResNet2d(width=width, blocks=blocks, activation=activation, seed=seed)
+    kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes, power_iters=power_iters,
+                                                               jvp_mode=jvp_mode, grad_mode=grad_mode)
 
     def step(gen: torch.Generator, probe_gen: torch.Generator, it: int):
         z = torch.randn(batch, 2, generator=gen, dtype=torch.float64)
@@ -213,7 +231,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
             energy_term = energy_term + box_wall(x, confine)
         loss = (ll + energy_term).mean()
         rel = None
-        if monitor and method != "exact":
+        if _monitored(monitor, it) and method != "exact":
             with torch.no_grad():
                 ll_exact = log_normal(z) - 0.5 * exact_logdet(model, z)
             rel = relative_error(ll.detach(), ll_exact).mean()
@@ -222,7 +240,8 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     config = dict(kind="reverse", energy=energy, method=method, iterations=iterations, batch=batch, lr=lr,
                   lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
                   reg_weight=reg_weight, reg_threshold=reg_threshold, anneal_iters=anneal_iters, beta0=beta0,
-                  confine=confine, seed=seed, **({} if (width, blocks) == (32, 4) else dict(width=width, blocks=blocks)))
+                  confine=confine, seed=seed, **_model_config(width, blocks, activation),
+                  **({} if grad_mode == "backprop" else dict(grad_mode=grad_mode)))
     return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
                   checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{energy} {method}",
@@ -231,20 +250,22 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
 
 def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 1000, batch: int = 64,
                    lr: float = 1e-3, lr_final: float | None = None, order: int = 10, probes: int = 2,
-                   power_iters: int = 2, seed: int = 0, jvp_mode: str = "reverse", width: int = 32, blocks: int = 4,
-                   monitor: bool = True, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
+                   power_iters: int = 2, seed: int = 0, jvp_mode: str = "reverse", grad_mode: str = "backprop",
+                   width: int = 32, blocks: int = 4,
+                   activation: str = "leaky_relu", monitor: bool | int = True,
+                   checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 2: fit g: data -> latent by maximum likelihood on fresh exact samples of ``target``.
 
     Loss per batch x ~ p: -mean[log p_Z(g(x)) + 1/2 logdet(J_g^T J_g)]. The model is
-    ``ResNet2d(width=width, blocks=blocks, seed=seed)``.
+    ``ResNet2d(width=width, blocks=blocks, activation=activation, seed=seed)``.
     """
-    _check_common(method, iterations, batch, lr, order, probes, lr_final)
+    _check_common(method, iterations, batch, lr, order, probes, lr_final, monitor)
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
-    model = ResNet2d(width=width, blocks=blocks, seed=seed)
-    kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes,
-                                                               power_iters=power_iters, jvp_mode=jvp_mode)
+    model = ResNet2d(width=width, blocks=blocks, activation=activation, seed=seed)
+    kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes, power_iters=power_iters,
+                                                               jvp_mode=jvp_mode, grad_mode=grad_mode)
 
     def step(gen: torch.Generator, probe_gen: torch.Generator, it: int):
         x = sample_target(target, batch, generator=gen)
@@ -252,7 +273,7 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
         check_finite_logdet(est.logdet.detach(), it, _SINGULAR_HINT)
         ll = log_normal(model(x)) + 0.5 * est.logdet
         rel = None
-        if monitor and method != "exact":
+        if _monitored(monitor, it) and method != "exact":
             with torch.no_grad():
                 ll_exact = log_normal(model(x)) + 0.5 * exact_logdet(model, x)
             rel = relative_error(ll.detach(), ll_exact).mean()
@@ -260,7 +281,8 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
 
     config = dict(kind="forward", target=target, method=method, iterations=iterations, batch=batch, lr=lr,
                   lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
-                  seed=seed, **({} if (width, blocks) == (32, 4) else dict(width=width, blocks=blocks)))
+                  seed=seed, **_model_config(width, blocks, activation),
+                  **({} if grad_mode == "backprop" else dict(grad_mode=grad_mode)))
     return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
                   checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{target} {method}",
