@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 from pathlib import Path
 
 import torch
@@ -104,7 +105,7 @@ def main() -> None:
         summary.setdefault((r["model"], r["activation"]), []).append(r)
     for (m, a), rs in summary.items():
         print(f"{m:28s} {a:18s} median |pathwise - central| / |central| "
-              f"{sorted(x['relative'] for x in rs)[len(rs) // 2]:.1e}, max |z| {max(abs(x['z_score']) for x in rs):.1f}")
+              f"{statistics.median(x['relative'] for x in rs):.1e}, max |z| {max(abs(x['z_score']) for x in rs):.1f}")
 
 
 if __name__ == "__main__":
