@@ -101,10 +101,11 @@ BENCHMARKS: list[tuple[str, str, tuple[str, ...], str]] = [
      "Each row one model trained by reverse KL (exact log det unless `method` says chebyshev), scored on 10,000 "
      "samples: TV to the box-restricted target (exact target samples score about 0.08), share outside the box, "
      "KL(q||p), share of codes beyond a fold, U3/U4 split share (target 0.52 / 0.42) and ms per step (contended "
-     "CPU). Grids `activation`, `smooth` and `smooth_split` swap the paper's LeakyReLU for a smooth activation "
-     "(ours). `fig1_fit_sweep_seeds`: notebook 01's quick profile over seeds 0-2, both methods, with the paper's "
-     "LeakyReLU (`chosen`) and with tanh (`smooth`, notebook 01's quick profile) (goal: TV <= 0.20 on U1/U2, "
-     "<= 0.25 on U3/U4)."),
+     "CPU). The `activation`, `smooth*` and `tanh*` grids swap the paper's LeakyReLU for a smooth activation "
+     "(ours). `fig1_fit_sweep_seeds`: seeds 0-2 of the paper's model's best budget (`chosen`, LeakyReLU, both "
+     "methods) and of the tanh settings; notebook 01's quick profile is `smooth_1000` / `smooth_2000` (exact) with "
+     "`tanh4_1000` / `tanh4_2000` (estimator: order 100, 4 probes, low-memory gradient) (goal: TV <= 0.20 on "
+     "U1/U2, <= 0.25 on U3/U4)."),
 ]
 
 

@@ -120,7 +120,7 @@ class BracketStop:
         forced = k >= self.max_steps
         if self.width is None:
             self.width = torch.full((P, B), math.inf, dtype=kr.alphas.dtype, device=kr.alphas.device)
-        early = self.give_up is not None and k == 2  # auto's pilot: judge hopelessness one step before the first check
+        early = self.give_up is not None and k == 2 and not forced  # auto's pilot: judged before the first check
         if not forced and not (_checkpoints(k) or early):
             return kr.done
         if early:

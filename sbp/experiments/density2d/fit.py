@@ -94,11 +94,12 @@ def exact_logdet(f: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 4096) ->
     return torch.cat(out)
 
 
-def _model_config(width: int, blocks: int, activation: str) -> dict:
-    """The model's keys of a run's config: only those that differ from the paper's model (so that
-    checkpoints written before a key existed still resume)."""
+def _added_config(width: int, blocks: int, activation: str, grad_mode: str) -> dict:
+    """The config keys added after the first checkpoints: only those that differ from their default
+    (the paper's model, backprop), so that checkpoints written before a key existed still resume."""
     return {**({} if (width, blocks) == (32, 4) else dict(width=width, blocks=blocks)),
-            **({} if activation == "leaky_relu" else dict(activation=activation))}
+            **({} if activation == "leaky_relu" else dict(activation=activation)),
+            **({} if grad_mode == "backprop" else dict(grad_mode=grad_mode))}
 
 
 def _monitored(monitor: bool | int, it: int) -> bool:
@@ -240,8 +241,7 @@ def fit_reverse_kl(energy: str, *, method: str = "chebyshev", iterations: int = 
     config = dict(kind="reverse", energy=energy, method=method, iterations=iterations, batch=batch, lr=lr,
                   lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
                   reg_weight=reg_weight, reg_threshold=reg_threshold, anneal_iters=anneal_iters, beta0=beta0,
-                  confine=confine, seed=seed, **_model_config(width, blocks, activation),
-                  **({} if grad_mode == "backprop" else dict(grad_mode=grad_mode)))
+                  confine=confine, seed=seed, **_added_config(width, blocks, activation, grad_mode))
     return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
                   checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{energy} {method}",
@@ -281,8 +281,7 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
 
     config = dict(kind="forward", target=target, method=method, iterations=iterations, batch=batch, lr=lr,
                   lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
-                  seed=seed, **_model_config(width, blocks, activation),
-                  **({} if grad_mode == "backprop" else dict(grad_mode=grad_mode)))
+                  seed=seed, **_added_config(width, blocks, activation, grad_mode))
     return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
                   checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{target} {method}",
