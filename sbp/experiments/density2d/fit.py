@@ -109,7 +109,7 @@ def _monitored(monitor: bool | int, it: int) -> bool:
 
 def _check_common(method: str, iterations: int, batch: int, lr: float, order: int, probes: int,
                   lr_final: float | None = None, monitor: bool | int = True) -> None:
-    if isinstance(monitor, float) or (not isinstance(monitor, bool) and (not isinstance(monitor, int) or monitor < 0)):
+    if not isinstance(monitor, int) or monitor < 0:  # bools are ints: True is every iteration, False never
         raise ValueError(f"monitor must be a bool or an int >= 0 (every k-th iteration), got {monitor!r}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
