@@ -111,12 +111,15 @@ def test_auto_abandons_a_hopeless_pilot_after_a_few_steps(monkeypatch):
     monkeypatch.setattr(auto_module, "auto_pilot_hopeless", lambda *a, **k: False)
     full = pilot_products(0.01)
     assert early * 3 <= full and loose > early
-    # the lower bound: n = (t s / target)^2 probes of `steps` steps, product_cost dense columns each
+    # the lower bound: n = (t s / target)^2 probes, in whole blocks of P, of max(steps, 3) steps (no bracket
+    # is checked before step 3), product_cost dense columns each
     gauss = torch.tensor([[0.0], [2.0]], dtype=torch.float64)  # s = sqrt(2), t(0.975, 1 df) = 12.71
-    n = (student_t_quantile(0.975, 1) * math.sqrt(2)) ** 2
+    n = math.ceil((student_t_quantile(0.975, 1) * math.sqrt(2)) ** 2 / 2) * 2  # 322.9 -> 324 probes
     one, kw = torch.ones(1, dtype=torch.float64), dict(confidence=0.95, product_cost=3.0)
-    assert auto_pilot_hopeless(gauss, one, 4, int(3 * n * 4), **kw)
-    assert not auto_pilot_hopeless(gauss, one, 4, int(3 * n * 4) + 2, **kw)
+    assert auto_pilot_hopeless(gauss, one, 4, 3 * n * 4, **kw)
+    assert not auto_pilot_hopeless(gauss, one, 4, 3 * n * 4 + 1, **kw)
+    assert auto_pilot_hopeless(gauss, one, 1, 3 * n * 3, **kw) and not auto_pilot_hopeless(gauss, one, 1, 3 * n * 3 + 1, **kw)
+    assert auto_pilot_hopeless(torch.tensor([[0.0], [-math.inf]], dtype=torch.float64), one, 1, 10 ** 9, **kw)
 
 
 def test_auto_builds_no_graph_when_no_gradient_can_flow_but_keeps_parameter_gradients():

@@ -6,17 +6,23 @@ share predicts the products that reaching the tolerance needs, from the Lanczos 
 (the spectrum) and the spread of its probes' values (the variance): exact wins when d columns
 cost less. The pilot is abandoned as soon as a lower bound of that cost already exceeds d
 (``auto_pilot_hopeless``), so that where exact wins the pilot costs a few steps, not up to d columns.
+Before the pilot, ``auto_gate`` asks the same question of the pilot's own probes after one step,
+from J v alone (P JVPs, no VJP, no Lanczos): where the probes' spread already rules the stochastic
+route out (e.g. rtol 0.01 at d = 256 on the designed spectra), the pilot never starts.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
 
+from sbp.numerics.tolerance import FIRST_CHECK, Tolerance
 from sbp.numerics.trace import student_t_quantile
 
-__all__ = ["AUTO_PRODUCT_COST", "auto_method", "auto_pilot", "auto_pilot_hopeless", "auto_pilot_steps", "auto_pilot_verdict", "graph_wanted"]
+__all__ = ["AUTO_PRODUCT_COST", "auto_gate", "auto_method", "auto_pilot", "auto_pilot_hopeless", "auto_pilot_steps",
+           "auto_pilot_verdict", "graph_wanted"]
 
 # One JVP+VJP product on a vector (in small sequential blocks of probes) costs about this many
 # dense-Jacobian JVP columns (which are batched 256 at a time). Measured without a graph on DCGAN-like
@@ -61,17 +67,21 @@ def auto_pilot_hopeless(gauss: Tensor, target: Tensor, steps: int, d: int, *, co
     """True when the stochastic route cannot be cheaper than exact, judged after ``steps`` pilot steps.
 
     ``gauss`` (P, B): the probes' current Gauss values; ``target`` (B,): the tolerance. However the
-    quadrature ends, the run needs at least ``steps`` steps per probe and at least
-    n = (t s / target)^2 probes (the whole tolerance for the probes, none for the quadrature), so
-    ``product_cost * n * steps`` dense columns is a lower bound of its cost (with s from the current values).
+    quadrature ends, the run needs at least max(``steps``, ``FIRST_CHECK``) steps per probe (no
+    bracket is checked before) and at least n = (t s / target)^2 probes (the whole tolerance for the
+    probes, none for the quadrature), in whole blocks of P, so ``product_cost * n * steps`` dense columns
+    is a lower bound of its cost (with s from the current values, which early steps underestimate).
     """
     P = gauss.shape[0]
     if P < 2:
         return False
     s = gauss.detach().std(0)
     t = student_t_quantile((1 + confidence) / 2, P - 1)
-    n = ((t * s / target.clamp_min(torch.finfo(target.dtype).tiny)) ** 2).amax().clamp_min(P)
-    return bool(product_cost * n * steps >= d)
+    n = ((t * s / target.clamp_min(torch.finfo(target.dtype).tiny)) ** 2).amax()
+    if not bool(torch.isfinite(n)):
+        return True  # a probe's value is -inf or nan: a (numerically) singular row, which exact reports
+    blocks = max(1, math.ceil(float(n) / P))
+    return product_cost * blocks * P * max(steps, FIRST_CHECK) >= d
 
 
 def auto_pilot_verdict(values: Tensor, bias: Tensor, target: Tensor, steps: int, d: int, *, confidence: float,
@@ -107,3 +117,15 @@ def auto_pilot(d: int, *, confidence: float, product_cost: float, quadrature_sha
                                                            confidence=confidence, product_cost=product_cost,
                                                            quadrature_share=quadrature_share)
     return give_up, verdict
+
+
+def auto_gate(jvp: Callable[[Tensor], Tensor], V: Tensor, tol: Tolerance, *, damping: float = 0.0,
+              product_cost: float) -> bool:
+    """True when the pilot's first step already rules the stochastic route out: ``auto_pilot_hopeless``
+    on the one-node Gauss values |v|^2 log(v^T (G + damping I) v / |v|^2) of the pilot's probes ``V``
+    (P, B, d), from ``jvp(V)`` = J V alone."""
+    sq = V.pow(2).sum(-1)
+    rayleigh = jvp(V).detach().pow(2).sum(-1) / sq + damping  # called in the pilot's grad mode: its maps are cached
+    gauss = sq * torch.log(rayleigh)
+    return auto_pilot_hopeless(gauss, tol.target(gauss.mean(0)), 1, V.shape[-1], confidence=tol.confidence,
+                               product_cost=product_cost)

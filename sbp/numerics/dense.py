@@ -12,17 +12,18 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.jacobian import jacobian
+from sbp.numerics.jacobian import MetricOperator, jacobian
 
 __all__ = ["metric_dense", "logdet_dense", "singular_rows"]
 
 
-def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "auto") -> Tensor:
+def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "auto",
+                 op: MetricOperator | None = None) -> Tensor:
     """G = J^T J (B, d, d) at each row of ``z``, in float64 and exactly symmetric; differentiable.
 
-    J (B, D, d) comes from ``sbp.numerics.jacobian.jacobian`` (d JVP columns per row).
+    J (B, D, d) comes from ``sbp.numerics.jacobian.jacobian`` (d JVP columns per row, on ``op`` if given).
     """
-    J = jacobian(f, z, jvp_mode=jvp_mode).to(torch.float64)
+    J = jacobian(f, z, jvp_mode=jvp_mode, op=op).to(torch.float64)
     G = J.mT @ J
     return (G + G.mT) / 2
 

@@ -162,15 +162,18 @@ def _with_surrogate(q: Tensor, W: Tensor, V: Tensor, matvec: Matvec) -> Tensor:
 
 
 def krylov_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, steps: int, eps: float, lowmem: bool,
-                 generator, jvp: Matvec | None = None, vjp: Matvec | None = None, stop=None) -> Block:
+                 generator, jvp: Matvec | None = None, vjp: Matvec | None = None, stop=None) -> Block | None:
     """SLQ (``method="slq"``, Lanczos on G + eps I) or Golub-Kahan quadrature (``"bidiag"``, of
-    J_aug = [J; sqrt(eps) I] when damped) on the probe block V; ``stop`` is the Krylov stop rule."""
+    J_aug = [J; sqrt(eps) I] when damped) on the probe block V; ``stop`` is the Krylov stop rule.
+    None when ``stop`` abandoned the block (auto's pilot): nothing more is computed for it."""
     P, B, d = V.shape
     with torch.no_grad() if lowmem else nullcontext():
         if method == "slq":
             kr = lanczos(G, V, steps, generator=generator, stop=stop)
         else:
             kr = golub_kahan(*_augmented(jvp, vjp, eps, d), V, steps, generator=generator, stop=stop)
+        if getattr(stop, "abandoned", False):
+            return None
         theta, _ = ritz_values(kr)
         tmin, tmax = theta[..., 0].amin(0), theta[..., -1].amax(0)
         singular = tmin <= singular_threshold(V.dtype) * tmax if eps == 0 else torch.zeros_like(tmin, dtype=torch.bool)

@@ -27,7 +27,7 @@ from torch.func import jvp, vjp, vmap
 
 from sbp.numerics.checks import check_latent, check_output
 
-__all__ = ["MetricOperator", "metric_operator", "jacobian", "JVP_MODES", "resolve_jvp_mode"]
+__all__ = ["MetricOperator", "metric_operator", "jacobian", "column_mode", "JVP_MODES", "resolve_jvp_mode"]
 
 JVP_MODES = ("auto", "forward", "reverse", "dense")
 FOLD_ROWS = 4096  # "reverse" mode runs f on at most this many folded rows (or B) at once
@@ -148,17 +148,24 @@ def _dense_operator(g: Callable[[Tensor], Tensor], z: Tensor, check: bool) -> Me
                           vjp=lambda w: torch.einsum("bkd,pbk->pbd", J, w), batch=B, dim=d, out_dim=out.shape[1])
 
 
+def column_mode(jvp_mode: str, device: torch.device) -> str:
+    """The product route of dense Jacobian columns: ``"auto"`` (and ``"dense"``) is ``"forward"`` here: wide
+    blocks of basis vectors amortize forward mode's per-call cost, and it is then the faster route on CPU
+    too (benchmarks/bench_core.py, "exact" columns)."""
+    resolve_jvp_mode(jvp_mode, device)  # validates
+    return "forward" if jvp_mode in ("auto", "dense") else jvp_mode
+
+
 def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, *, chunk: int | None = 256,
-             jvp_mode: str = "auto") -> Tensor:
+             jvp_mode: str = "auto", op: MetricOperator | None = None) -> Tensor:
     """Dense Jacobians of ``f`` at each row of ``z``: shape (B, D, d), D = output size per row.
 
     Columns come from JVPs with the standard basis, ``chunk`` columns per batched call
-    (``None``: all at once). Differentiable. Used by ``method="exact"``. ``"auto"`` (and ``"dense"``) is
-    ``"forward"`` here: wide blocks of basis vectors amortize forward mode's per-call cost,
-    and it is then the faster route on CPU too (benchmarks/bench_core.py, "exact" columns).
+    (``None``: all at once), on ``op`` if given (an operator of f at z, built with ``column_mode``),
+    else on a new one. Differentiable. Used by ``method="exact"``.
     """
-    resolve_jvp_mode(jvp_mode, z.device)  # validates
-    op = metric_operator(f, z, jvp_mode="forward" if jvp_mode in ("auto", "dense") else jvp_mode)
+    if op is None:
+        op = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device))
     B, d = z.shape
     eye = torch.eye(d, dtype=z.dtype, device=z.device)
     step = d if chunk is None else max(1, int(chunk))

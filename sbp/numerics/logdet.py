@@ -11,21 +11,21 @@ parameters of f and into z. The interval is a constant (it only selects the poly
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from sbp.numerics.auto import AUTO_PRODUCT_COST, auto_method, auto_pilot, auto_pilot_steps, graph_wanted
+from sbp.numerics.auto import AUTO_PRODUCT_COST, auto_gate, auto_method, auto_pilot, auto_pilot_steps, graph_wanted
 from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
 from sbp.numerics.dense import logdet_dense, metric_dense, singular_rows
 from sbp.numerics.estimators import krylov_block, polynomial_block, singular_threshold
-from sbp.numerics.jacobian import MetricOperator, metric_operator
-from sbp.numerics.tolerance import (MAX_ORDER, QUADRATURE_SHARE, BracketStop, Tolerance, make_tolerance,
-                                    order_for_tolerance, polynomial_bias, run_to_tolerance)
-from sbp.numerics.trace import mean_stderr, rademacher_sampler
+from sbp.numerics.jacobian import MetricOperator, column_mode, metric_operator
+from sbp.numerics.tolerance import (MAX_ORDER, QUADRATURE_SHARE, BracketStop, Tolerance, check_tolerance_options,
+                                    make_tolerance, order_for_tolerance, polynomial_bias, run_to_tolerance,
+                                    warn_unconverged)
+from sbp.numerics.trace import mean_stderr, peek_rademacher, rademacher_sampler
 
 __all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_operator", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS",
            "auto_method"]
@@ -139,6 +139,8 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
                                                         give_up=give_up if target is None else None)
             blk = krylov_block(G, matvec, V, method=method, steps=order if tol is None else d, eps=eps,
                                lowmem=lowmem, generator=gen, jvp=jvp, vjp=vjp, stop=stop)
+            if blk is None:  # auto's pilot gave up
+                return None, None
             bias = None if tol is None else stop.width.mean(0)
         else:
             choose = None if tol is None else order_for_tolerance(method, tol, d, _max_order(tol, probes))
@@ -176,14 +178,6 @@ def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, ord
 
 def _max_order(tol: Tolerance, probes: int) -> int:  # the largest degree the product cap allows
     return max(1, min(MAX_ORDER, tol.max_products // probes - 1))
-
-
-def _warn_unconverged(est: LogdetEstimate, tol: Tolerance) -> None:
-    if est.converged is not None and not bool(est.converged.all()):
-        rows = (~est.converged).nonzero().flatten().tolist()
-        warnings.warn(f"logdet: the tolerance atol={tol.atol:g}, rtol={tol.rtol:g} (confidence {tol.confidence:g}) "
-                      f"was not met for rows {rows[:10]} within max_products={tol.max_products} vector products per "
-                      "row; see LogdetEstimate.converged and stderr", RuntimeWarning, stacklevel=3)
 
 
 def _exact(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0, tol: Tolerance | None = None
@@ -262,19 +256,18 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
 
     ``method="auto"``: fixed budget, ``"exact"`` or ``"chebyshev"`` by ``auto_method``'s cost
     model (exact needs d JVP columns, the estimator AUTO_PRODUCT_COST per vector product;
-    measured by benchmarks/bench_auto.py; rough). With a tolerance, a pilot SLQ block
-    predicts the products that reaching it needs (``sbp.numerics.auto``) and exact is taken
+    benchmarks/bench_auto.py; rough). With a tolerance (``sbp.numerics.auto``), a gate on J v of the
+    pilot's probes, then a pilot SLQ block, predict the products reaching it needs; exact is taken
     when cheaper. No graph is built when no gradient can flow (``f(z)`` does not require grad).
 
     Singular metrics: a row whose bottom Ritz value is <= 10 eps(dtype) times its top one
     (Lanczos has found a null direction) gets log det = -inf, as ``"exact"`` gives for a
     Jacobian with (numerically) dependent columns; use ``damping`` for the regularized value.
 
-    Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017)
-    and ``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step);
-    both need no spectral interval (``lower``/``upper``/``power_iters`` are ignored), use
-    ``min(order, d)`` steps (exact quadrature when order >= d) and report the extreme Ritz
-    values as ``lower``/``upper``.
+    Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017) and
+    ``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step) need no spectral
+    interval (``lower``/``upper``/``power_iters`` are ignored), use ``min(order, d)`` steps (exact
+    quadrature when order >= d) and report the extreme Ritz values as ``lower``/``upper``.
 
     Returns:
         ``LogdetEstimate`` with ``logdet``, ``lambda_max``, ``stderr`` (all (B,)), the
@@ -292,7 +285,7 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     B, d = z.shape
     tol = make_tolerance(atol, rtol, confidence, max_products, d)
-    _check_tolerance_options(tol, variance_reduction)
+    check_tolerance_options(tol, variance_reduction)
     if method == "exact":
         return _exact(metric_dense(f, z, jvp_mode=jvp_mode), products=d, dtype=z.dtype, damping=damping, tol=tol)
     op = metric_operator(f, z, jvp_mode=jvp_mode)
@@ -302,13 +295,16 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
             method = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=graph)
         elif auto_pilot_steps(d, probes, AUTO_PRODUCT_COST) == 0:
             method = "exact"
-        else:
+        else:  # the gate's J v on the pilot's probes go through exact's column operator: its forward pass is shared
+            columns = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device), check=False)
+            V = peek_rademacher(as_generator(generator, z.device), (probes, B, d), z.dtype, z.device)
             with torch.enable_grad() if graph else torch.no_grad():
-                est = _run(op, "slq", order, probes, lower, upper, power_iters, generator, damping, grad_mode,
-                           variance_reduction, tol, pilot_cost=AUTO_PRODUCT_COST)
+                est = None if auto_gate(columns.jvp, V, tol, damping=damping, product_cost=AUTO_PRODUCT_COST) else _run(
+                    op, "slq", order, probes, lower, upper, power_iters, generator, damping, grad_mode,
+                    variance_reduction, tol, pilot_cost=AUTO_PRODUCT_COST)
             if est is not None:
                 return est
-            method = "exact"
+            return _exact(metric_dense(f, z, op=columns), products=d, dtype=z.dtype, damping=damping, tol=tol)
         if method == "exact":
             return _exact(metric_dense(f, z, jvp_mode=jvp_mode), products=d, dtype=z.dtype, damping=damping, tol=tol)
     return _run(op, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
@@ -323,14 +319,8 @@ def _run(op: MetricOperator, method, order, probes, lower, upper, power_iters, g
                     grad_mode=grad_mode, jvp=op.jvp, vjp=op.vjp, variance_reduction=variance_reduction, tol=tol,
                     pilot_cost=pilot_cost)
     if est is not None and tol is not None:
-        _warn_unconverged(est, tol)
+        warn_unconverged(est, tol)
     return est
-
-
-def _check_tolerance_options(tol: Tolerance | None, variance_reduction: str) -> None:
-    if tol is not None and variance_reduction != "none":
-        raise ValueError(f"variance_reduction={variance_reduction!r} takes a fixed budget; with atol/rtol use "
-                         "variance_reduction='none' (Hutchinson blocks adapt to the tolerance)")
 
 
 def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int = 30, probes: int = 8,
@@ -348,7 +338,7 @@ def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int
     if method in ("exact", "auto"):
         raise ValueError(f"logdet_operator takes a stochastic method, got {method!r}: use logdet_metric(f, z)")
     tol = make_tolerance(atol, rtol, confidence, max_products, op.dim)
-    _check_tolerance_options(tol, variance_reduction)
+    check_tolerance_options(tol, variance_reduction)
     return _run(op, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
                 variance_reduction, tol)
 
@@ -378,14 +368,14 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     tol = make_tolerance(atol, rtol, confidence, max_products, dim)
-    _check_tolerance_options(tol, variance_reduction)
+    check_tolerance_options(tol, variance_reduction)
     kw = dict(order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters, generator=generator,
               damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
     if method == "auto" and tol is not None and auto_pilot_steps(dim, probes, 1.0) > 0:
         est = _estimate(matvec, batch, dim, dtype, device, method="slq", pilot_cost=1.0, **kw)
         method = "exact" if est is None else "slq"
         if est is not None:
-            _warn_unconverged(est, tol)
+            warn_unconverged(est, tol)
             return est
     elif method == "auto":  # exact needs dim products with G, the estimator power_iters + 1 + order probes
         method = "exact" if tol is not None or dim <= power_iters + 1 + order * probes else "chebyshev"
@@ -395,5 +385,5 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev
         return _exact(G, products=1, dtype=dtype, damping=damping, tol=tol)
     est = _estimate(matvec, batch, dim, dtype, device, method=method, **kw)
     if tol is not None:
-        _warn_unconverged(est, tol)
+        warn_unconverged(est, tol)
     return est

@@ -17,6 +17,7 @@ Products are capped (``max_products`` vector products per row); rows that miss g
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,10 +31,11 @@ from sbp.numerics.quadrature import gauss_log, gauss_radau_log, ritz_values
 from sbp.numerics.trace import interval_halfwidth
 
 __all__ = ["Tolerance", "make_tolerance", "run_to_tolerance", "BracketStop", "order_for_tolerance",
-           "QUADRATURE_SHARE"]
+           "QUADRATURE_SHARE", "FIRST_CHECK", "check_tolerance_options", "warn_unconverged"]
 
 QUADRATURE_SHARE = 0.25  # of each row's tolerance, for the bias bound of the quadrature / polynomial
 MAX_ORDER = 4096
+FIRST_CHECK = 3  # the first Lanczos step whose bracket is checked: an unconverged probe takes at least this many
 _ORDERS = [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, MAX_ORDER]
 
 
@@ -68,9 +70,24 @@ def make_tolerance(atol, rtol, confidence: float, max_products: int | None, d: i
     return Tolerance(atol=atol, rtol=rtol, confidence=float(confidence), max_products=cap)
 
 
+def check_tolerance_options(tol: Tolerance | None, variance_reduction: str) -> None:
+    if tol is not None and variance_reduction != "none":
+        raise ValueError(f"variance_reduction={variance_reduction!r} takes a fixed budget; with atol/rtol use "
+                         "variance_reduction='none' (Hutchinson blocks adapt to the tolerance)")
+
+
+def warn_unconverged(est, tol: Tolerance) -> None:
+    """One RuntimeWarning naming the rows of a ``LogdetEstimate`` whose tolerance was not met."""
+    if est.converged is not None and not bool(est.converged.all()):
+        rows = (~est.converged).nonzero().flatten().tolist()
+        warnings.warn(f"logdet: the tolerance atol={tol.atol:g}, rtol={tol.rtol:g} (confidence {tol.confidence:g}) "
+                      f"was not met for rows {rows[:10]} within max_products={tol.max_products} vector products per "
+                      "row; see LogdetEstimate.converged and stderr", RuntimeWarning, stacklevel=3)
+
+
 def _checkpoints(k: int) -> bool:
-    """Check the bracket after steps 3, 4, 6, 8, 11, 15, ... (growing by ~1.35): eigh costs k^3."""
-    m = 3
+    """Check the bracket after steps 3, 4, 5, 6, 8, 10, 13, ... (``FIRST_CHECK``, then growing by ~1.35): eigh costs k^3."""
+    m = FIRST_CHECK
     while m < k:
         m = max(m + 1, int(m * 1.35))
     return m == k
@@ -106,7 +123,8 @@ class BracketStop:
     ``QUADRATURE_SHARE`` of its row's tolerance (``target``, else from the block's own Gauss values),
     or its row is numerically singular, or ``max_steps`` is reached, or ``give_up`` (auto's pilot,
     asked at step 2 and at every check) abandons the block. ``width`` (P, B) keeps each probe's last
-    bracket width (frozen when it is done): the block's quadrature bias bound."""
+    bracket width (frozen when it is done): the block's quadrature bias bound; ``abandoned`` says whether
+    ``give_up`` fired (the caller then discards the block)."""
 
     def __init__(self, tol: Tolerance, target: Tensor | None, lower: Tensor | None, shrink: float,
                  singular_rtol: float, max_steps: int,
@@ -114,6 +132,7 @@ class BracketStop:
         self.tol, self.target, self.lower, self.shrink = tol, target, lower, shrink
         self.singular_rtol, self.max_steps, self.give_up = singular_rtol, max_steps, give_up
         self.width: Tensor | None = None
+        self.abandoned = False
 
     def __call__(self, kr: Krylov) -> Tensor:
         P, B, k = kr.alphas.shape
@@ -126,7 +145,8 @@ class BracketStop:
         if early:
             gauss, _ = bracket_width(kr, self.lower, self.shrink)
             tgt = self.target if self.target is not None else self.tol.target(gauss.mean(0))
-            return torch.ones_like(kr.done) if self.give_up(gauss, tgt, k) else kr.done
+            self.abandoned = self.give_up(gauss, tgt, k)
+            return torch.ones_like(kr.done) if self.abandoned else kr.done
         theta, _ = ritz_values(kr)
         singular = theta[..., 0].amin(0) <= self.singular_rtol * theta[..., -1].amax(0)
         gauss, width = bracket_width(kr, self.lower, self.shrink)
@@ -134,7 +154,7 @@ class BracketStop:
         tgt = self.target if self.target is not None else self.tol.target(gauss.mean(0))
         done = (self.width <= QUADRATURE_SHARE * tgt[None]) | singular[None] | kr.done
         if self.give_up is not None and not bool(done.all()) and self.give_up(gauss, tgt, k):
-            forced = True  # give_up(gauss (P, B), target (B,), steps): the caller abandons this block
+            forced = self.abandoned = True  # give_up(gauss (P, B), target (B,), steps): the caller abandons this block
         return torch.ones_like(done) if forced else done
 
 
@@ -161,13 +181,16 @@ def run_to_tolerance(run_block: Callable[[Tensor | None], tuple[Block, Tensor]],
     """Blocks of ``probes`` probes until every row's t-interval plus quadrature bias fits its tolerance.
 
     ``run_block(target)`` runs one block (``target`` (B,): the rows' tolerance from the estimate so
-    far, None for the first) and returns it with its bias bound per probe (B,). Returns (estimate,
+    far, None for the first) and returns it with its bias bound per probe (B,), or (None, None) when
+    auto's pilot abandoned it (None is then returned). Returns (estimate,
     standard error, converged, blocks, vector products per row). ``pilot(block, bias, target)``, called
     after the first block, returns False to abandon the run (None is returned)."""
     values, biases, blocks, products = [], [], [], 0
     target = None
     while True:
         block, bias = run_block(target)
+        if block is None:
+            return None
         values.append(block.values)
         biases.append(bias)
         blocks.append(block)

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["rademacher", "rademacher_sampler", "TraceEstimate", "hutchinson", "hutchpp", "mean_stderr",
+__all__ = ["rademacher", "peek_rademacher", "rademacher_sampler", "TraceEstimate", "hutchinson", "hutchpp", "mean_stderr",
            "student_t_quantile", "interval_halfwidth"]
 
 Sampler = Callable[[tuple[int, ...]], Tensor]
@@ -28,6 +28,18 @@ def rademacher(shape: tuple[int, ...], *, generator: torch.Generator | None, dty
     gen_device = generator.device if generator is not None else device
     bits = torch.randint(0, 2, shape, generator=generator, device=gen_device)
     return (bits.to(device=device, dtype=dtype) * 2 - 1)
+
+
+def peek_rademacher(generator: torch.Generator | None, shape: tuple[int, ...], dtype: torch.dtype,
+                    device: torch.device) -> Tensor:
+    """The block ``rademacher(shape, generator=generator, ...)`` would draw next, drawn without advancing
+    ``generator`` (None: the global generator, whose state is restored)."""
+    if generator is None:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            return rademacher(shape, generator=None, dtype=dtype, device=device)
+    clone = torch.Generator(device=generator.device)
+    clone.set_state(generator.get_state())
+    return rademacher(shape, generator=clone, dtype=dtype, device=device)
 
 
 def rademacher_sampler(generator: torch.Generator | None, dtype: torch.dtype, device: torch.device) -> Sampler:

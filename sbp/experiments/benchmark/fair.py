@@ -66,7 +66,10 @@ def counted_products() -> Iterator[Counts]:
 
     def counted_dense(f, z, **kw):
         count.columns += z.shape[1]
-        return dense(f, z, **kw)
+        jvps = count.jvps
+        G = dense(f, z, **kw)
+        count.jvps = jvps  # columns on a counted operator (auto's, shared with its gate) count as columns only
+        return G
 
     logdet_module.metric_operator, logdet_module.metric_dense = counted_op, counted_dense
     try:
