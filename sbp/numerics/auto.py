@@ -124,8 +124,9 @@ def auto_gate(jvp: Callable[[Tensor], Tensor], V: Tensor, tol: Tolerance, *, dam
     """True when the pilot's first step already rules the stochastic route out: ``auto_pilot_hopeless``
     on the one-node Gauss values |v|^2 log(v^T (G + damping I) v / |v|^2) of the pilot's probes ``V``
     (P, B, d), from ``jvp(V)`` = J V alone."""
-    sq = V.pow(2).sum(-1)
-    rayleigh = jvp(V).detach().pow(2).sum(-1) / sq + damping  # called in the pilot's grad mode: its maps are cached
-    gauss = sq * torch.log(rayleigh)
+    with torch.no_grad():  # a decision: no graph
+        sq = V.pow(2).sum(-1)
+        rayleigh = jvp(V).pow(2).sum(-1) / sq + damping
+        gauss = sq * torch.log(rayleigh)
     return auto_pilot_hopeless(gauss, tol.target(gauss.mean(0)), 1, V.shape[-1], confidence=tol.confidence,
                                product_cost=product_cost)
