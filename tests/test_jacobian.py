@@ -95,3 +95,23 @@ def test_dense_products_give_the_reverse_routes_estimate_and_gradient(grad_mode)
     torch.testing.assert_close(out["dense"][0], out["reverse"][0], rtol=1e-12, atol=1e-12)
     for a, b in zip(out["dense"][1], out["reverse"][1]):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_metric_completing_known_products_has_the_dense_metrics_spectrum_and_gradient(dtype, tol):
+    from sbp.numerics.dense import metric_dense, metric_dense_completing
+    torch.manual_seed(0)
+    f = nn.Sequential(nn.Linear(24, 64), nn.Tanh(), nn.Linear(64, 80)).to(dtype)
+    z = torch.randn(3, 24, dtype=dtype)
+    V = torch.randint(0, 2, (4, 3, 24), generator=torch.Generator().manual_seed(1)).to(dtype) * 2 - 1
+    op = metric_operator(f, z, jvp_mode="forward")
+    G, Gc = metric_dense(f, z), metric_dense_completing(f, z, V, op.jvp(V), op=op)
+    assert not torch.allclose(G, Gc)  # another basis ...
+    torch.testing.assert_close(torch.linalg.eigvalsh(Gc), torch.linalg.eigvalsh(G), rtol=tol, atol=0)  # ... same G
+    grads = [torch.autograd.grad(torch.logdet(M).sum(), f[0].weight)[0] for M in (G, Gc)]
+    torch.testing.assert_close(grads[1], grads[0], rtol=100 * tol, atol=100 * tol * grads[0].abs().max().item())
+    with pytest.raises(ValueError, match="0 < P < d"):
+        metric_dense_completing(f, z, V[:, :2], op.jvp(V), op=op)
+    same = V.clone()
+    same[1] = same[0]  # dependent vectors: no basis to complete, the standard columns are taken
+    torch.testing.assert_close(metric_dense_completing(f, z, same, op.jvp(same), op=op), G, rtol=0, atol=0)

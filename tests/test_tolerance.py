@@ -103,9 +103,10 @@ def test_auto_abandons_a_hopeless_pilot_after_a_few_steps(monkeypatch):
     def pilot_products(rtol):
         with counted_products() as c:
             est = sbp.logdet_metric(problem.f, problem.z, method="auto", rtol=rtol, generator=0, jvp_mode="reverse")
-        assert est.method == "exact" and c.columns == 256
-        assert torch.equal(est.logdet, sbp.logdet_metric(problem.f, problem.z, method="exact").logdet)
-        return c.products - c.columns
+        assert est.method == "exact" and c.columns == 256 - 8 and c.jvps >= 8  # the gate's 8 J v are 8 columns
+        exact = sbp.logdet_metric(problem.f, problem.z, method="exact").logdet
+        torch.testing.assert_close(est.logdet, exact, rtol=1e-12, atol=0)
+        return c.products - 256
 
     early, loose = pilot_products(0.01), pilot_products(0.1)  # at rtol 0.1 the pilot runs on, then judges
     monkeypatch.setattr(auto_module, "auto_pilot_hopeless", lambda *a, **k: False)
@@ -120,6 +121,22 @@ def test_auto_abandons_a_hopeless_pilot_after_a_few_steps(monkeypatch):
     assert not auto_pilot_hopeless(gauss, one, 4, 3 * n * 4 + 1, **kw)
     assert auto_pilot_hopeless(gauss, one, 1, 3 * n * 3, **kw) and not auto_pilot_hopeless(gauss, one, 1, 3 * n * 3 + 1, **kw)
     assert auto_pilot_hopeless(torch.tensor([[0.0], [-math.inf]], dtype=torch.float64), one, 1, 10 ** 9, **kw)
+
+
+def test_auto_exact_route_reuses_the_gates_products_with_exacts_value_and_gradient():
+    # d = 128 at rtol 0.01: the gate rules the pilot out; its 8 J v are 8 of exact's 128 columns
+    from sbp.experiments.benchmark.fair import counted_products
+    torch.manual_seed(0)
+    f = torch.nn.Sequential(torch.nn.Linear(128, 160), torch.nn.Tanh(), torch.nn.Linear(160, 200)).double()
+    z = torch.randn(2, 128, dtype=F64, generator=torch.Generator().manual_seed(0))
+    with counted_products() as c:
+        auto = sbp.logdet_metric(f, z, method="auto", rtol=0.01, generator=0)
+    exact = sbp.logdet_metric(f, z, method="exact")
+    assert auto.method == "exact" and (c.jvps, c.vjps, c.columns, auto.products) == (8, 0, 120, 128)
+    for name in ("logdet", "lambda_max", "lower", "upper"):
+        torch.testing.assert_close(getattr(auto, name), getattr(exact, name), rtol=1e-10, atol=0)
+    g_auto, g_exact = (torch.autograd.grad(e.logdet.sum(), f[0].weight)[0] for e in (auto, exact))
+    torch.testing.assert_close(g_auto, g_exact, rtol=1e-8, atol=1e-10)
 
 
 def test_auto_builds_no_graph_when_no_gradient_can_flow_but_keeps_parameter_gradients():

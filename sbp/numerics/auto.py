@@ -8,12 +8,13 @@ cost less. The pilot is abandoned as soon as a lower bound of that cost already 
 (``auto_pilot_hopeless``), so that where exact wins the pilot costs a few steps, not up to d columns.
 Before the pilot, ``auto_gate`` asks the same question of the pilot's own probes after one step,
 from J v alone (P JVPs, no VJP, no Lanczos): where the probes' spread already rules the stochastic
-route out (e.g. rtol 0.01 at d = 256 on the designed spectra), the pilot never starts.
+route out (e.g. rtol 0.01 at d = 256 on the designed spectra), the pilot never starts. Its P products
+are not wasted when exact is taken: they are P of exact's d columns, in a basis completing the probes
+(``sbp.numerics.dense.metric_dense_completing``).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -119,14 +120,13 @@ def auto_pilot(d: int, *, confidence: float, product_cost: float, quadrature_sha
     return give_up, verdict
 
 
-def auto_gate(jvp: Callable[[Tensor], Tensor], V: Tensor, tol: Tolerance, *, damping: float = 0.0,
-              product_cost: float) -> bool:
+def auto_gate(JV: Tensor, V: Tensor, tol: Tolerance, *, damping: float = 0.0, product_cost: float) -> bool:
     """True when the pilot's first step already rules the stochastic route out: ``auto_pilot_hopeless``
     on the one-node Gauss values |v|^2 log(v^T (G + damping I) v / |v|^2) of the pilot's probes ``V``
-    (P, B, d), from ``jvp(V)`` = J V alone."""
+    (P, B, d), from ``JV`` = J V (P, B, D) alone (the caller keeps J V: exact's route reuses it as P columns)."""
     with torch.no_grad():  # a decision: no graph
         sq = V.pow(2).sum(-1)
-        rayleigh = jvp(V).pow(2).sum(-1) / sq + damping
+        rayleigh = JV.detach().pow(2).sum(-1) / sq + damping
         gauss = sq * torch.log(rayleigh)
     return auto_pilot_hopeless(gauss, tol.target(gauss.mean(0)), 1, V.shape[-1], confidence=tol.confidence,
                                product_cost=product_cost)

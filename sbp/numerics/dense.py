@@ -14,7 +14,7 @@ from torch import Tensor
 
 from sbp.numerics.jacobian import MetricOperator, jacobian
 
-__all__ = ["metric_dense", "logdet_dense", "singular_rows"]
+__all__ = ["metric_dense", "metric_dense_completing", "logdet_dense", "singular_rows"]
 
 
 def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "auto",
@@ -24,6 +24,51 @@ def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "a
     J (B, D, d) comes from ``sbp.numerics.jacobian.jacobian`` (d JVP columns per row, on ``op`` if given).
     """
     J = jacobian(f, z, jvp_mode=jvp_mode, op=op).to(torch.float64)
+    G = J.mT @ J
+    return (G + G.mT) / 2
+
+
+def _complete_basis(V: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """For V (B, d, P): (Q_rest, R, ok), Q_rest (B, d, d - P) the last d - P columns of an orthogonal Q with
+    V = Q[..., :P] R, R (B, P, P) upper triangular; ok is False where V is (numerically) rank deficient.
+    Q = I - Y T Y^T, the compact WY form of the Householder QR: Y unit lower trapezoidal, T^{-1} =
+    diag(1/tau) + the strict upper triangle of Y^T Y. O(d^2 P), where forming all of Q
+    (``torch.linalg.qr(mode="complete")``) costs ~10x more at d = 256-512."""
+    B, d, P = V.shape
+    a, tau = torch.geqrf(V)
+    R = a[:, :P].triu()
+    ok = bool((tau != 0).all()) and bool((torch.diagonal(R, dim1=-2, dim2=-1).abs() > 1e-8 * V.abs().amax()).all())
+    if not ok:
+        return V.new_empty(B, d, d - P), R, False
+    Y = a.tril(-1) + torch.eye(d, P, dtype=V.dtype, device=V.device)
+    eye = torch.eye(P, dtype=V.dtype, device=V.device).expand(B, P, P)
+    T = torch.linalg.solve_triangular((Y.mT @ Y).triu(1) + torch.diag_embed(1 / tau), eye, upper=True)
+    rest = -(Y @ T) @ Y[:, P:].mT  # (I - Y T Y^T) restricted to the columns P..d-1
+    rest.diagonal(offset=-P, dim1=-2, dim2=-1).add_(1)
+    return rest, R, True
+
+
+def metric_dense_completing(f: Callable[[Tensor], Tensor], z: Tensor, V: Tensor, JV: Tensor, *,
+                            op: MetricOperator | None = None) -> Tensor:
+    """Q^T G Q (B, d, d), float64: the metric in an orthonormal basis Q of each row's R^d whose first P
+    vectors span the P given vectors ``V`` (P, B, d), whose products ``JV`` = J V (P, B, D) are known.
+
+    Same eigenvalues and log det as ``metric_dense`` (to the rounding of J's dtype), from d - P JVP
+    columns instead of d: ``method="auto"`` completes its gate's products to the exact value. With
+    V = Q_P R (QR per row), J Q_P = (J V) R^{-1}; the other d - P columns are J applied to the rest of Q.
+    Rank-deficient ``V``: ``metric_dense`` (d columns).
+    """
+    P, d = V.shape[0], z.shape[1]
+    if not 0 < P < d or V.shape != (P, *z.shape) or JV.shape[:2] != (P, z.shape[0]):
+        raise ValueError(f"V must be (P, B, d) with 0 < P < d = {d} and JV (P, B, D), got {tuple(V.shape)} and "
+                         f"{tuple(JV.shape)} for z of shape {tuple(z.shape)}")
+    rest, R, ok = _complete_basis(V.detach().permute(1, 2, 0).to(torch.float64))
+    if not ok:
+        return metric_dense(f, z, op=op)
+    first = torch.linalg.solve_triangular(R, JV.permute(1, 2, 0).to(torch.float64), upper=True,
+                                          left=False)  # J Q_P = J V R^{-1}, (B, D, P)
+    basis = rest.permute(2, 0, 1).to(z.dtype)  # (d - P, B, d)
+    J = jacobian(f, z, op=op, basis=basis, known=first.permute(2, 0, 1).to(JV.dtype)).to(torch.float64)
     G = J.mT @ J
     return (G + G.mT) / 2
 

@@ -157,20 +157,23 @@ def column_mode(jvp_mode: str, device: torch.device) -> str:
 
 
 def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, *, chunk: int | None = 256,
-             jvp_mode: str = "auto", op: MetricOperator | None = None) -> Tensor:
+             jvp_mode: str = "auto", op: MetricOperator | None = None, basis: Tensor | None = None,
+             known: Tensor | None = None) -> Tensor:
     """Dense Jacobians of ``f`` at each row of ``z``: shape (B, D, d), D = output size per row.
 
     Columns come from JVPs with the standard basis, ``chunk`` columns per batched call
     (``None``: all at once), on ``op`` if given (an operator of f at z, built with ``column_mode``),
-    else on a new one. Differentiable. Used by ``method="exact"``.
+    else on a new one. ``basis`` (k, B, d): J applied to these k vectors of each row instead;
+    ``known`` (k0, B, D): products already made, put first ((B, D, k0 + k) in all). Differentiable.
+    Used by ``method="exact"``.
     """
     if op is None:
         op = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device))
     B, d = z.shape
-    eye = torch.eye(d, dtype=z.dtype, device=z.device)
-    step = d if chunk is None else max(1, int(chunk))
-    cols = []
-    for i in range(0, d, step):
-        basis = eye[i:i + step, None, :].expand(-1, B, -1)  # (c, B, d)
-        cols.append(op.jvp(basis))  # (c, B, D)
-    return torch.cat(cols, dim=0).permute(1, 2, 0)  # (B, D, d)
+    if basis is None:
+        basis = torch.eye(d, dtype=z.dtype, device=z.device)[:, None, :].expand(-1, B, -1)  # (d, B, d)
+    k = basis.shape[0]
+    step = k if chunk is None else max(1, int(chunk))
+    cols = [] if known is None else [known]
+    cols += [op.jvp(basis[i:i + step]) for i in range(0, k, step)]  # each (c, B, D)
+    return torch.cat(cols, dim=0).permute(1, 2, 0)  # (B, D, k0 + k)

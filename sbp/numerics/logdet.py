@@ -19,7 +19,7 @@ from torch import Tensor
 
 from sbp.numerics.auto import AUTO_PRODUCT_COST, auto_gate, auto_method, auto_pilot, auto_pilot_steps, graph_wanted
 from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
-from sbp.numerics.dense import logdet_dense, metric_dense, singular_rows
+from sbp.numerics.dense import logdet_dense, metric_dense, metric_dense_completing, singular_rows
 from sbp.numerics.estimators import krylov_block, polynomial_block, singular_threshold
 from sbp.numerics.jacobian import MetricOperator, column_mode, metric_operator
 from sbp.numerics.tolerance import (MAX_ORDER, QUADRATURE_SHARE, BracketStop, Tolerance, check_tolerance_options,
@@ -236,7 +236,6 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
             w = p'(G) v (polynomials) or w ~ G^{-1} v (slq/bidiag, from the Krylov basis) from
             the same products, then one product with a graph gives the surrogate w^T G v whose
             gradient w^T dG v is unbiased for d tr p(G) = tr(p'(G) dG). Same value.
-
         variance_reduction: ``"none"`` (Hutchinson) or ``"hutchpp"`` (Hutch++, Meyer et al.
             2021; chebyshev/taylor): of the ``probes`` vectors, probes//3 sketch p(G), whose
             range Q gets an exact trace, and the rest estimate the deflated remainder; the
@@ -258,7 +257,7 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     model (exact needs d JVP columns, the estimator AUTO_PRODUCT_COST per vector product;
     benchmarks/bench_auto.py; rough). With a tolerance (``sbp.numerics.auto``), a gate on J v of the
     pilot's probes, then a pilot SLQ block, predict the products reaching it needs; exact is taken
-    when cheaper. No graph is built when no gradient can flow (``f(z)`` does not require grad).
+    when cheaper, with the gate's products as P of its d columns. No graph is built when no gradient can flow (``f(z)`` does not require grad).
 
     Singular metrics: a row whose bottom Ritz value is <= 10 eps(dtype) times its top one
     (Lanczos has found a null direction) gets log det = -inf, as ``"exact"`` gives for a
@@ -286,29 +285,41 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     B, d = z.shape
     tol = make_tolerance(atol, rtol, confidence, max_products, d)
     check_tolerance_options(tol, variance_reduction)
+    exact = lambda G: _exact(G, products=d, dtype=z.dtype, damping=damping, tol=tol)  # noqa: E731
     if method == "exact":
-        return _exact(metric_dense(f, z, jvp_mode=jvp_mode), products=d, dtype=z.dtype, damping=damping, tol=tol)
+        return exact(metric_dense(f, z, jvp_mode=jvp_mode))
+    if method == "auto" and tol is not None:
+        def pilot(op: MetricOperator) -> LogdetEstimate | None:
+            return _run(op, "slq", order, probes, lower, upper, power_iters, generator, damping, grad_mode,
+                        variance_reduction, tol, pilot_cost=AUTO_PRODUCT_COST)
+        return _auto_to_tolerance(f, z, tol, exact, pilot, jvp_mode=jvp_mode, generator=generator, probes=probes,
+                                  damping=damping)
     op = metric_operator(f, z, jvp_mode=jvp_mode)
     if method == "auto":
-        graph = graph_wanted(op.output)
-        if tol is None:
-            method = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=graph)
-        elif auto_pilot_steps(d, probes, AUTO_PRODUCT_COST) == 0:
-            method = "exact"
-        else:  # the gate's J v on the pilot's probes go through exact's column operator: its forward pass is shared
-            columns = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device), check=False)
-            V = peek_rademacher(as_generator(generator, z.device), (probes, B, d), z.dtype, z.device)
-            with torch.enable_grad() if graph else torch.no_grad():
-                est = None if auto_gate(columns.jvp, V, tol, damping=damping, product_cost=AUTO_PRODUCT_COST) else _run(
-                    op, "slq", order, probes, lower, upper, power_iters, generator, damping, grad_mode,
-                    variance_reduction, tol, pilot_cost=AUTO_PRODUCT_COST)
-            if est is not None:
-                return est
-            return _exact(metric_dense(f, z, op=columns), products=d, dtype=z.dtype, damping=damping, tol=tol)
+        method = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=graph_wanted(op.output))
         if method == "exact":
-            return _exact(metric_dense(f, z, jvp_mode=jvp_mode), products=d, dtype=z.dtype, damping=damping, tol=tol)
+            return exact(metric_dense(f, z, jvp_mode=jvp_mode))
     return _run(op, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
                 variance_reduction, tol)
+
+
+def _auto_to_tolerance(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance,
+                       exact: Callable[[Tensor], LogdetEstimate], pilot: Callable[[MetricOperator], LogdetEstimate | None],
+                       *, jvp_mode: str, generator, probes: int, damping: float) -> LogdetEstimate:
+    """``method="auto"`` with a tolerance (``sbp.numerics.auto``): ``exact`` (the result of a dense metric) at once
+    where even a 4-step pilot costs more; else the gate on J v of the pilot's probes (on exact's column operator,
+    whose output tells whether a gradient can flow), then ``pilot`` (None: exact is cheaper). Where exact is
+    taken, the gate's P products are P of its d columns (``metric_dense_completing``)."""
+    B, d = z.shape
+    if auto_pilot_steps(d, probes, AUTO_PRODUCT_COST) == 0:
+        return exact(metric_dense(f, z, jvp_mode=jvp_mode))
+    columns = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device))
+    V = peek_rademacher(as_generator(generator, z.device), (probes, B, d), z.dtype, z.device)
+    with torch.enable_grad() if graph_wanted(columns.output) else torch.no_grad():
+        JV = columns.jvp(V)
+        hopeless = auto_gate(JV, V, tol, damping=damping, product_cost=AUTO_PRODUCT_COST)
+        est = None if hopeless else pilot(metric_operator(f, z, jvp_mode=jvp_mode, check=False))
+    return est if est is not None else exact(metric_dense_completing(f, z, V, JV, op=columns))
 
 
 def _run(op: MetricOperator, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,

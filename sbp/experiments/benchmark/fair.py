@@ -48,9 +48,11 @@ class Counts:
 @contextmanager
 def counted_products() -> Iterator[Counts]:
     """While active, count what ``sbp.logdet_metric`` pushes through J, J^T and the dense Jacobian
-    (it looks up ``metric_operator`` and ``metric_dense`` in ``sbp.numerics.logdet``; both are wrapped)."""
+    (it looks up ``metric_operator``, ``metric_dense`` and ``metric_dense_completing`` in
+    ``sbp.numerics.logdet``; all three are wrapped)."""
     count = Counts()
-    make_op, dense = logdet_module.metric_operator, logdet_module.metric_dense
+    make_op, dense, completing = (logdet_module.metric_operator, logdet_module.metric_dense,
+                                  logdet_module.metric_dense_completing)
 
     def counted_op(f, z, **kw):
         op = make_op(f, z, **kw)
@@ -64,18 +66,24 @@ def counted_products() -> Iterator[Counts]:
             return op.vjp(u)
         return dataclasses.replace(op, jvp=jvp, vjp=vjp)
 
-    def counted_dense(f, z, **kw):
-        count.columns += z.shape[1]
-        jvps = count.jvps
-        G = dense(f, z, **kw)
-        count.jvps = jvps  # columns on a counted operator (auto's, shared with its gate) count as columns only
-        return G
+    def as_columns(fn, columns_of):
+        def counted(f, z, *args, **kw):
+            count.columns += columns_of(z, *args)
+            jvps = count.jvps
+            G = fn(f, z, *args, **kw)
+            count.jvps = jvps  # columns on a counted operator (auto's, shared with its gate) count as columns only
+            return G
+        return counted
 
-    logdet_module.metric_operator, logdet_module.metric_dense = counted_op, counted_dense
+    logdet_module.metric_operator = counted_op
+    logdet_module.metric_dense = as_columns(dense, lambda z: z.shape[1])
+    # auto's exact route: the gate's P products (counted as J v) complete to d columns
+    logdet_module.metric_dense_completing = as_columns(completing, lambda z, V, JV: z.shape[1] - V.shape[0])
     try:
         yield count
     finally:
         logdet_module.metric_operator, logdet_module.metric_dense = make_op, dense
+        logdet_module.metric_dense_completing = completing
 
 
 def _row(problem: Problem, config: str, rtol, seed: int, logdet, products: int, wall: float, picked: str,
