@@ -10,11 +10,18 @@ batch 1, at each latent size d:
 Times are the shortest of ``--repeats`` calls after one warm-up (``timed``), one thread.
 Writes ``benchmarks/results/bench_speed.md`` / ``.json`` / ``.csv``.
 
-Usage: OMP_NUM_THREADS=1 python benchmarks/bench_speed.py [--sizes 256 512 1024] [--repeats 3]
+``bench_speed_auto_exact``: where ``auto`` with ``rtol=0.01`` takes exact (the tolerance problems of
+``bench_fair``: designed spectra and a DCGAN-like generator metric, 4 rows, float64, no graph), its wall
+time against ``method="exact"``: calls alternate, ``--calls`` of each, medians (target: at most as slow).
+
+Usage: OMP_NUM_THREADS=1 python benchmarks/bench_speed.py [--sizes 256 512 1024] [--repeats 3] [--calls 16]
+       [--only speed|auto_exact]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 import warnings
 from pathlib import Path
 
@@ -22,6 +29,7 @@ import torch
 
 import sbp
 from sbp.experiments.benchmark import DCGANLike, timed
+from sbp.experiments.benchmark.problems import tolerance_problems
 from sbp.infra.io import write_table
 
 OUT = Path(__file__).parent / "results"
@@ -58,14 +66,40 @@ def rows_for(d: int, repeats: int) -> list[dict]:
     return rows
 
 
+def overhead_rows(d: int, calls: int) -> list[dict]:
+    """auto (rtol 0.01) against exact on ``tolerance_problems(d)``: alternating calls, median wall times."""
+    rows = []
+    for make in tolerance_problems(d, (1e1, 1e3, 1e6)):
+        p = make()
+        kinds = {"exact": dict(method="exact"), "auto": dict(method="auto", rtol=0.01, generator=0)}
+        times: dict[str, list[float]] = {k: [] for k in kinds}
+        for i in range(calls + 1):  # the first round warms up
+            for kind, kw in kinds.items():
+                t0 = time.perf_counter()
+                est = run(p.f, p.z, False, False, **kw)
+                if i:
+                    times[kind].append(time.perf_counter() - t0)
+                if kind == "auto":
+                    auto = est
+        ex, au = statistics.median(times["exact"]), statistics.median(times["auto"])
+        rows.append({"problem": p.name, "d": d, "exact_ms": 1e3 * ex, "auto_ms": 1e3 * au, "auto_over_exact": au / ex,
+                     "auto_method": auto.method, "auto_products": auto.products, "calls": calls})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--calls", type=int, default=16)
+    ap.add_argument("--only", choices=["speed", "auto_exact"], default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rows = [r for d in args.sizes for r in rows_for(d, args.repeats)]
-    write_table(rows, "bench_speed", OUT)
+    if args.only != "speed":
+        write_table([r for d in (64, 256) for r in overhead_rows(d, args.calls)], "bench_speed_auto_exact", OUT)
+    if args.only != "auto_exact":
+        write_table([r for d in args.sizes for r in rows_for(d, args.repeats)], "bench_speed", OUT)
 
 
 if __name__ == "__main__":

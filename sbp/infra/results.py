@@ -68,7 +68,8 @@ BENCHMARKS: list[tuple[str, str, tuple[str, ...], str]] = [
      "(`gpt`: its defaults, 10 probes, 20 Lanczos steps; `gpt100`: 100 probes) and of exact. GPyTorch takes "
      "no tolerance: its rows are judged against each rtol. `bench_fair_all` has every configuration. The slq and GPyTorch "
      "rows' wall times were taken with bench_tolerance running on the other core of the 2-core CPU: rough; the "
-     "`auto` and exact rows were measured again together, on an idle CPU (`bench_fair.py --rerun-auto pilot-step2`)."),
+     "`auto` and exact rows were measured again together, on an idle CPU (`bench_fair.py --rerun-auto gate-columns`: "
+     "where auto takes exact, the gate's products are P of its d columns, so it makes exactly d products)."),
     ("bench_tolerance", "Coverage of the reported intervals and the tolerance kept", ("bench_tolerance_",),
      "Over 200 seeds x 4 rows: how often the fixed-budget interval estimate +- t stderr at 95 % and 99.7 % "
      "contains the exact value, and in tolerance mode (`slq` with rtol, at confidence 0.95 / 0.997) the share "
@@ -77,7 +78,9 @@ BENCHMARKS: list[tuple[str, str, tuple[str, ...], str]] = [
     ("bench_speed", "Speed against exact with and without a graph", ("bench_speed",),
      "64x64 DCGAN-like generator (width 32), batch 1: chebyshev order 20 with 4 probes against exact, without a "
      "graph, with a graph, and with a graph plus backward (target at d = 1024: >= 4x faster with a graph); "
-     "`method=\"auto\"` with rtol = 0.01 against exact (target: at most as slow)."),
+     "`method=\"auto\"` with rtol = 0.01 against exact (target: at most as slow). `bench_speed_auto_exact`: where "
+     "auto with rtol = 0.01 takes exact (bench_fair's problems, float64, 4 rows, no graph), its median wall time "
+     "against exact over alternating calls."),
     ("bench_tolerance_grad", "Bias of the gradient under a tolerance", ("bench_tolerance_grad",),
      "tanh MLP R^8 -> R^32 (float64, fixed weights) at 4 codes, 60 probe seeds: the gradient of sum log det(J^T J) "
      "with respect to the parameters, estimated with a fixed budget or to rtol, against the exact gradient: "
