@@ -9,6 +9,7 @@ given confidence.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -116,8 +117,10 @@ def _t_cdf(t: float, df: int) -> float:
     return 0.5 + a / 2
 
 
+@functools.lru_cache(maxsize=4096)
 def student_t_quantile(p: float, df: int) -> float:
-    """The p-quantile (0.5 < p < 1) of Student's t with integer ``df`` >= 1 degrees of freedom (bisection)."""
+    """The p-quantile (0.5 < p < 1) of Student's t with integer ``df`` >= 1 degrees of freedom (bisection;
+    cached: the tolerance loops and ``auto`` ask for the same few quantiles at every call)."""
     if not 0.5 < p < 1:
         raise ValueError(f"p must be in (0.5, 1), got {p}")
     if df < 1:
