@@ -257,7 +257,8 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     model (exact needs d JVP columns, the estimator AUTO_PRODUCT_COST per vector product;
     benchmarks/bench_auto.py; rough). With a tolerance (``sbp.numerics.auto``), a gate on J v of the
     pilot's probes, then a pilot SLQ block, predict the products reaching it needs; exact is taken
-    when cheaper, with the gate's products as P of its d columns. No graph is built when no gradient can flow (``f(z)`` does not require grad).
+    when cheaper, with the gate's products as P of its d columns. No graph is built when no gradient
+    can flow (``f(z)`` does not require grad).
 
     Singular metrics: a row whose bottom Ritz value is <= 10 eps(dtype) times its top one
     (Lanczos has found a null direction) gets log det = -inf, as ``"exact"`` gives for a
@@ -282,7 +283,7 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     """
     check_latent(z)
     _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
-    B, d = z.shape
+    d = z.shape[1]
     tol = make_tolerance(atol, rtol, confidence, max_products, d)
     check_tolerance_options(tol, variance_reduction)
     exact = lambda G: _exact(G, products=d, dtype=z.dtype, damping=damping, tol=tol)  # noqa: E731
@@ -303,13 +304,12 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
                 variance_reduction, tol)
 
 
-def _auto_to_tolerance(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance,
-                       exact: Callable[[Tensor], LogdetEstimate], pilot: Callable[[MetricOperator], LogdetEstimate | None],
-                       *, jvp_mode: str, generator, probes: int, damping: float) -> LogdetEstimate:
-    """``method="auto"`` with a tolerance (``sbp.numerics.auto``): ``exact`` (the result of a dense metric) at once
-    where even a 4-step pilot costs more; else the gate on J v of the pilot's probes (on exact's column operator,
-    whose output tells whether a gradient can flow), then ``pilot`` (None: exact is cheaper). Where exact is
-    taken, the gate's P products are P of its d columns (``metric_dense_completing``)."""
+def _auto_to_tolerance(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance, exact: Callable[[Tensor], LogdetEstimate],
+                       pilot: Callable[[MetricOperator], LogdetEstimate | None], *, jvp_mode: str, generator,
+                       probes: int, damping: float) -> LogdetEstimate:
+    """``method="auto"`` with a tolerance (``sbp.numerics.auto``): ``exact`` (of a dense metric) where even a 4-step
+    pilot costs more; else the gate on J v of the pilot's probes (exact's column operator), then ``pilot`` (None:
+    exact is cheaper). Where exact is taken, the gate's products are P of its d columns (``metric_dense_completing``)."""
     B, d = z.shape
     if auto_pilot_steps(d, probes, AUTO_PRODUCT_COST) == 0:
         return exact(metric_dense(f, z, jvp_mode=jvp_mode))
