@@ -76,11 +76,9 @@ def overhead_rows(d: int, calls: int) -> list[dict]:
         for i in range(calls + 1):  # the first round warms up
             for kind, kw in kinds.items():
                 t0 = time.perf_counter()
-                est = run(p.f, p.z, False, False, **kw)
+                auto = run(p.f, p.z, False, False, **kw)  # the last call is auto's
                 if i:
                     times[kind].append(time.perf_counter() - t0)
-                if kind == "auto":
-                    auto = est
         ex, au = statistics.median(times["exact"]), statistics.median(times["auto"])
         rows.append({"problem": p.name, "d": d, "exact_ms": 1e3 * ex, "auto_ms": 1e3 * au, "auto_over_exact": au / ex,
                      "auto_method": auto.method, "auto_products": auto.products, "calls": calls})

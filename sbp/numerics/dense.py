@@ -23,7 +23,12 @@ def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "a
 
     J (B, D, d) comes from ``sbp.numerics.jacobian.jacobian`` (d JVP columns per row, on ``op`` if given).
     """
-    J = jacobian(f, z, jvp_mode=jvp_mode, op=op).to(torch.float64)
+    return _gram(jacobian(f, z, jvp_mode=jvp_mode, op=op))
+
+
+def _gram(J: Tensor) -> Tensor:
+    """J^T J (B, k, k) of J (B, D, k), in float64 and exactly symmetric."""
+    J = J.to(torch.float64)
     G = J.mT @ J
     return (G + G.mT) / 2
 
@@ -68,9 +73,7 @@ def metric_dense_completing(f: Callable[[Tensor], Tensor], z: Tensor, V: Tensor,
     first = torch.linalg.solve_triangular(R, JV.permute(1, 2, 0).to(torch.float64), upper=True,
                                           left=False)  # J Q_P = J V R^{-1}, (B, D, P)
     basis = rest.permute(2, 0, 1).to(z.dtype)  # (d - P, B, d)
-    J = jacobian(f, z, op=op, basis=basis, known=first.permute(2, 0, 1).to(JV.dtype)).to(torch.float64)
-    G = J.mT @ J
-    return (G + G.mT) / 2
+    return _gram(jacobian(f, z, op=op, basis=basis, known=first.permute(2, 0, 1).to(JV.dtype)))
 
 
 def logdet_dense(G: Tensor) -> Tensor:
