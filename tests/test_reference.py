@@ -85,7 +85,7 @@ def test_rerunning_the_manifest_command_reproduces_the_first_logged_steps(tmp_pa
 def test_train_command_round_trips_the_spec():
     spec = zoo.model_spec("w16_d16_smooth", "reference")
     cmd = reference.train_command(spec, "x.pt")
-    for flag, value in (("--activation", "smooth"), ("--r1", "1.0"), ("--lr-final", "1e-05"), ("--iters", "8000")):
+    for flag, value in (("--activation", "smooth"), ("--r1", "1.0"), ("--lr-final", "1e-05"), ("--iters", "24000")):
         assert cmd[cmd.index(flag) + 1] == value
     assert json.loads(json.dumps(cmd)) == cmd
 

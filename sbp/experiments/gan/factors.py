@@ -246,12 +246,15 @@ def frechet_distances(generators: Mapping[str, nn.Module], net: FactorNet, real:
     return out, floor
 
 
-def shape_report(net: FactorNet, images: Tensor) -> dict:
+def shape_report(net: FactorNet, images: Tensor, threshold: float = 0.9) -> dict:
     """How the factor network reads the shape of ``images`` (N, 3, R, R), generated or real: the share of
-    each predicted shape class (``SHAPE_NAMES`` order; real data: 1/3 each) and the mean top-class
-    probability (confidence; 1 for clean shapes, lower for blobs between shapes)."""
+    each predicted shape class (``SHAPE_NAMES`` order; real data: 1/3 each), the mean top-class
+    probability (``confidence``; 1 for clean shapes, lower for blobs between shapes) and the share of
+    images whose top-class probability exceeds ``threshold`` (``confident_share``)."""
     _check_images(net, images)
     with torch.no_grad():
         p = torch.cat([net(images[i:i + 512])[1] for i in range(0, images.shape[0], 512)]).softmax(-1)
     share = torch.bincount(p.argmax(1), minlength=len(SHAPE_NAMES)).double() / images.shape[0]
-    return {"class_share": dict(zip(SHAPE_NAMES, share.tolist())), "confidence": p.max(1).values.mean().item()}
+    top = p.max(1).values
+    return {"class_share": dict(zip(SHAPE_NAMES, share.tolist())), "confidence": top.mean().item(),
+            "confident_share": (top > threshold).double().mean().item()}

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from sbp.experiments.gan import curve
 from sbp.experiments.gan.factors import (FactorNet, factor_features, frechet_distance, generated_features,
                                         train_factor_net)
 from sbp.experiments.gan.train import DEFAULTS, TRAINING_KEYS, load_generator as load_trained
@@ -191,15 +192,34 @@ def verify(folder: Path = REFERENCE_DIR) -> list[str]:
 
 
 def _train(name: str, cache: str) -> dict:
+    """Train (or resume) ``name`` one checkpoint interval at a time, measuring ``curve.quality`` at every
+    checkpoint into ``<cache>/<name>_curve.csv`` (with the training seconds so far), then export it.
+    The chunks resume the manifest's command, so the weights are those of one uninterrupted run."""
     from sbp.experiments.gan.zoo import model_spec
 
     spec = model_spec(name, "reference")
     ckpt = Path(cache) / f"{name}.pt"  # relative to the repository root, as the manifest's command says
     command = train_command(spec, ckpt)
     prov = _provenance()
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, *command[1:]], cwd=ROOT, check=True)  # resumable: rerun after a stop
-    return export_generator(name, spec, ROOT / ckpt, command, time.perf_counter() - t0, provenance=prov)
+    torch.set_num_threads(1)
+    net = load_factor_net()
+    real = curve.real_features(net, resolution=spec["resolution"])
+    curve_file = curve.curve_path(ROOT / ckpt)
+    rows = curve.read_curve(curve_file)
+    wall = rows[-1]["wall_time_s"] if rows else 0.0
+    while True:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, *command[1:], "--max-steps", str(spec["ckpt_every"])], cwd=ROOT, check=True)
+        wall += time.perf_counter() - t0
+        ck = load_checkpoint(ROOT / ckpt)
+        rows = curve.append_curve(curve_file, {"iteration": ck["iteration"], "wall_time_s": wall,
+                                               **curve.quality(load_trained(ROOT / ckpt), net, real)})
+        print(f"{name}: iteration {ck['iteration']}, Frechet {rows[-1]['frechet']:.2f}, "
+              f"confident share {rows[-1]['confident_share']:.3f}, {wall:.0f} s", flush=True)
+        if ck.get("done"):
+            break
+    shutil.copyfile(curve_file, curve.curve_path(REFERENCE_DIR / f"{name}.pt"))
+    return export_generator(name, spec, ROOT / ckpt, command, wall, provenance=prov)
 
 
 def main(argv: list[str] | None = None) -> int:

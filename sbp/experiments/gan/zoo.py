@@ -44,7 +44,7 @@ _GRIDS = {
     "quick": {"resolution": 32, "fixed_d": 16, "widths": (8, 16, 32), "fixed_w": 16, "latents": (8, 16, 32),
               "iters": 2000, "lr": 1e-3, "ema": 0.99, "factor_iters": 6000},
     "reference": {"resolution": 32, "fixed_d": 16, "widths": (8, 16, 32), "fixed_w": 16, "latents": (8, 16, 32),
-                  "iters": 8000, "lr": 1e-3, "ema": 0.999, "factor_iters": 6000,
+                  "iters": 24_000, "ckpt_every": 2000, "lr": 1e-3, "ema": 0.999, "factor_iters": 6000,
                   "recipe": {"lr_final": 1e-5, "r1": 1.0}, "extras": (("w16_d16_smooth", 16, 16, "smooth"),)},
     "paper": {"resolution": 64, "fixed_d": 128, "widths": (32, 64, 128), "fixed_w": 64, "latents": (32, 64, 128),
               "iters": 100_000, "lr": 1e-4, "ema": 0.0, "factor_iters": 20_000},
@@ -64,7 +64,8 @@ def _check_profile(profile: str) -> dict:
 def _make_spec(g: dict, profile: str, name: str, width: int, latent_dim: int, activation: str = "lrelu") -> dict:
     spec = {"name": name, "latent_dim": latent_dim, "width": width, "resolution": g["resolution"],
             "iters": g["iters"], "seed": 0, "lr": g["lr"], "decay": 0.9, "batch_size": 32,
-            "ema": g["ema"], "version": VERSION, "ckpt_every": max(100, g["iters"] // 10), "profile": profile,
+            "ema": g["ema"], "version": VERSION, "ckpt_every": g.get("ckpt_every", max(100, g["iters"] // 10)),
+            "profile": profile,
             **g.get("recipe", {})}
     if activation != "lrelu":
         spec["activation"] = activation

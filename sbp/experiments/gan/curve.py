@@ -1,0 +1,70 @@
+"""Sample quality along training: the Frechet distance and the confident share, every checkpoint.
+
+``quality(G, net, real_feats)`` measures a generator the way the shipped manifests do
+(``frechet_distance`` of 1,000 samples, seed 0, against 1,000 held-out real images, seed
+10,000) plus the share of samples whose top shape-class probability under the factor
+network exceeds 0.9 (``shape_report``'s ``confident_share``). ``read_curve`` /
+``append_curve`` keep one row per iteration in a CSV beside the weights
+(``<name>_curve.csv``, with the training seconds so far), written atomically, so a resumed run appends where it stopped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from sbp.data.shapes import make_shapes
+from sbp.experiments.gan.factors import FactorNet, factor_features, frechet_distance, shape_report
+from sbp.infra.io import atomic_write_bytes
+
+__all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "read_curve", "append_curve", "curve_path"]
+
+CURVE_COLUMNS = ("iteration", "wall_time_s", "frechet", "confident_share")
+REAL_SEED = 10_000  # the held-out real images of every Frechet distance in the manifests
+
+
+def real_features(net: FactorNet, n: int = 1000, resolution: int = 32) -> Tensor:
+    """Factor-network features of ``n`` held-out real images (``make_shapes`` seeded ``REAL_SEED``)."""
+    return factor_features(net, make_shapes(n, resolution, seed=REAL_SEED).images)
+
+
+def quality(G: nn.Module, net: FactorNet, real_feats: Tensor, n: int = 1000, seed: int = 0) -> dict[str, float]:
+    """``frechet`` and ``confident_share`` of ``n`` samples G(z), z seeded ``seed``."""
+    z = torch.randn(n, G.latent_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        images = torch.cat([G(z[i:i + 250]) for i in range(0, n, 250)])
+    return {"frechet": frechet_distance(real_feats, factor_features(net, images)),
+            "confident_share": shape_report(net, images)["confident_share"]}
+
+
+def curve_path(weights: str | os.PathLike) -> Path:
+    """``<folder>/<name>_curve.csv`` beside ``<folder>/<name>.pt``."""
+    p = Path(weights)
+    return p.with_name(f"{p.stem}_curve.csv")
+
+
+def read_curve(path: str | os.PathLike) -> list[dict[str, float]]:
+    """The rows of a curve CSV (``[]`` when absent), iterations as int."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path) as fh:
+        return [{"iteration": int(r["iteration"]), **{k: float(r[k]) for k in CURVE_COLUMNS[1:]}}
+                for r in csv.DictReader(fh)]
+
+
+def append_curve(path: str | os.PathLike, row: dict[str, float]) -> list[dict[str, float]]:
+    """Add (or replace) the row of ``row["iteration"]``; rewrite the file atomically; return all rows."""
+    rows = [r for r in read_curve(path) if r["iteration"] != int(row["iteration"])] + [dict(row)]
+    rows.sort(key=lambda r: r["iteration"])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CURVE_COLUMNS)
+    for r in rows:
+        w.writerow([int(r["iteration"])] + [f"{float(r[k]):.6g}" for k in CURVE_COLUMNS[1:]])
+    atomic_write_bytes(path, buf.getvalue().encode())
+    return rows
