@@ -89,3 +89,25 @@ def test_benchmarks_import_no_private_names():
     bad = [v for p in sorted((ROOT / "benchmarks").glob("*.py"))
            for v in violations("benchmarks." + p.stem, p.read_text()) if "private" in v]
     assert bad == []
+
+
+def _long_functions(folder: str, limit: int = 80, root: Path = ROOT) -> list[str]:
+    out = []
+    for path in sorted((root / "sbp" / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    out.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({lines} lines)")
+    return out
+
+
+def test_the_length_checker_sees_a_long_function(tmp_path):
+    (tmp_path / "sbp" / "x").mkdir(parents=True)
+    (tmp_path / "sbp" / "x" / "m.py").write_text("def f():\n" + "    a = 1\n" * 80 + "\n\ndef g():\n    pass\n")
+    assert _long_functions("x", root=tmp_path) == ["sbp/x/m.py:1 f (81 lines)"]
+
+
+@pytest.mark.parametrize("folder", ["experiments/gan"])
+def test_no_function_is_over_80_lines(folder):
+    assert _long_functions(folder) == []

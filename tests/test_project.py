@@ -68,11 +68,14 @@ def test_environment_yml_readme_and_ci_use_the_lock():
     assert "apt-get install -y chromium chromium-driver" in ci
 
 
-def test_reproduce_knows_the_notebook_profiles():
-    from sbp.experiments.notebook import PROFILES
-    from sbp.infra.reproduce import PROFILES as RUN_PROFILES
+def test_the_profiles_are_defined_once():
+    from sbp.experiments.gan import zoo
+    from sbp.experiments import notebook
+    from sbp.infra import profiles, reproduce
 
-    assert RUN_PROFILES == PROFILES
+    assert zoo.PROFILES is notebook.PROFILES is reproduce.PROFILES is profiles.PROFILES
+    defined = [p for p in (ROOT / "sbp").rglob("*.py") if re.search(r"^PROFILES\s*=", p.read_text(), flags=re.M)]
+    assert [p.name for p in defined] == ["profiles.py"]
 
 
 def _cells(name):

@@ -20,10 +20,9 @@ import torch
 
 from sbp.data.folder import ImageFolder
 from sbp.experiments.gan.zoo import model_grid, model_specs
+from sbp.infra.profiles import PROFILES, check_profile
 
 __all__ = ["Notebook", "setup", "figures_folder", "PROFILES"]
-
-PROFILES = ("quick", "reference", "paper")
 
 
 @dataclass
@@ -73,8 +72,7 @@ def setup(profile: str, seed: int = 0, *, figures_dir: str = "../figures", cache
     grid of this profile (a clear error lists the known ones). ``threads``: torch's CPU
     thread count for the notebook.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    check_profile(profile)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
     generator = _seed_everything(seed, threads)

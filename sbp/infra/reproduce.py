@@ -19,8 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from sbp.infra.profiles import PROFILES
+
 ROOT = Path(__file__).resolve().parents[2]
-PROFILES = ("quick", "reference", "paper")  # the notebooks' profiles (sbp.experiments.notebook.PROFILES; tests compare them)
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 # The run order: every notebook in notebooks/ must be listed (tests/test_project.py checks).

@@ -29,63 +29,30 @@ import csv
 import io
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from sbp.experiments.gan import distributed
+from sbp.experiments.gan.config import DEFAULTS, TRAINING_KEYS, add_flags, from_flags, full_spec
 from sbp.data.folder import ImageFolder
 from sbp.data.shapes import ShapesData, make_shapes
 from sbp.infra.checkpoint import CheckpointError, load_checkpoint, resume_checkpoint, save_checkpoint, spec_mismatch
 from sbp.infra.io import atomic_write_bytes
 from sbp.infra.progress import progress
 from sbp.infra.training import cosine_lr, cpu_threads
-from sbp.models.dcgan import ACTIVATIONS, Discriminator, Generator
+from sbp.models.dcgan import Discriminator, Generator
 
 __all__ = ["train_gan", "load_generator", "load_checkpoint", "DEFAULTS", "TRAINING_KEYS", "default_device"]
 
-# Xiang & Li (2017) recipe, which the paper cites: RMSProp, decay 0.9, step ~1e-4, batch 32.
-DEFAULTS: dict[str, Any] = {"latent_dim": 128, "width": 64, "resolution": 64, "iters": 100_000, "seed": 0,
-                            "lr": 1e-4, "decay": 0.9, "batch_size": 32, "ckpt_every": 500, "log_every": 10,
-                            "cpu_threads": 1, "ema": 0.0, "activation": "lrelu", "optimizer": "rmsprop",
-                            "beta1": 0.5, "lr_final": None, "r1": 0.0}
-# Keys that decide the trained weights: a checkpoint resumes only under the same values.
-TRAINING_KEYS = ("latent_dim", "width", "resolution", "seed", "lr", "decay", "batch_size", "ema", "activation",
-                 "optimizer", "beta1", "lr_final", "r1")
-_REQUIRED = ("latent_dim", "width", "resolution", "iters")
 LOG_COLUMNS = ("iteration", "loss_d", "loss_g", "d_real", "d_fake")
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _full_spec(spec: dict) -> dict:
-    if not isinstance(spec, dict):
-        raise TypeError(f"spec must be a dict, got {type(spec).__name__}")
-    missing = [k for k in _REQUIRED if k not in spec]
-    if missing:
-        raise ValueError(f"spec lacks required key(s) {missing}")
-    full = {**DEFAULTS, **spec}
-    for k in ("latent_dim", "width", "resolution", "iters", "batch_size", "ckpt_every", "log_every", "cpu_threads"):
-        if not isinstance(full[k], int) or isinstance(full[k], bool) or full[k] < 1:
-            raise ValueError(f"spec[{k!r}] must be a positive int, got {full[k]!r}")
-    if not (float(full["lr"]) > 0 and 0 < float(full["decay"]) < 1):
-        raise ValueError(f"spec needs lr > 0 and 0 < decay < 1, got lr={full['lr']!r}, decay={full['decay']!r}")
-    if not 0 <= float(full["ema"]) < 1:
-        raise ValueError(f"spec['ema'] must be in [0, 1) (0: no weight average), got {full['ema']!r}")
-    if full["activation"] not in ACTIVATIONS:
-        raise ValueError(f"spec['activation'] must be one of {ACTIVATIONS}, got {full['activation']!r}")
-    if full["optimizer"] not in ("rmsprop", "adam") or not 0 <= float(full["beta1"]) < 1:
-        raise ValueError(f"spec needs optimizer 'rmsprop' or 'adam' and 0 <= beta1 < 1, got "
-                         f"{full['optimizer']!r}, {full['beta1']!r}")
-    if full["lr_final"] is not None and not 0 <= float(full["lr_final"]) <= float(full["lr"]):
-        raise ValueError(f"spec['lr_final'] must be None (constant step size) or in [0, lr], got {full['lr_final']!r}")
-    if not float(full["r1"]) >= 0:
-        raise ValueError(f"spec['r1'] (R1 penalty weight) must be >= 0, got {full['r1']!r}")
-    return full
 
 
 def _build(spec: dict, device: torch.device):
@@ -146,129 +113,190 @@ def train_gan(spec: dict, ckpt_path: str | os.PathLike, *, data=None, device: st
               dist_info: distributed.DistInfo | None = None) -> dict:
     """Train (or resume) a DCGAN described by ``spec``; return the final checkpoint dict.
 
-    ``spec``: latent_dim, width, resolution, iters (required); seed, lr, decay, batch_size,
-    ckpt_every, log_every, cpu_threads, ema (defaults in ``DEFAULTS``; see ``cpu_threads``).
-    ``max_steps`` stops after that many iterations in this call (checkpointing first), as an
-    interruption would. ``callback(it, losses)`` runs after every iteration. The loss log
-    goes to ``log_path`` (default: the checkpoint path with suffix ``.csv``). ``dist_info``
-    (``sbp.experiments.gan.distributed.from_env()`` under torchrun, after ``sbp.experiments.gan.distributed.setup``):
-    data-parallel training, see the module docstring; the logged losses are then averaged
-    over the processes.
+    ``spec``: the knobs of ``sbp.experiments.gan.config.TrainConfig`` (latent_dim, width,
+    resolution, iters required; defaults in ``DEFAULTS``). ``max_steps`` stops after that many
+    iterations in this call (checkpointing first), as an interruption would. ``callback(it,
+    losses)`` runs after every iteration. The loss log goes to ``log_path`` (default: the
+    checkpoint path with suffix ``.csv``). ``dist_info`` (``sbp.experiments.gan.distributed.from_env()``
+    under torchrun, after ``sbp.experiments.gan.distributed.setup``): data-parallel training, see
+    the module docstring; the logged losses are then averaged over the processes.
     """
-    spec = _full_spec(spec)
+    spec = full_spec(spec)
     device = torch.device(device) if device is not None else default_device()
     with cpu_threads(spec["cpu_threads"] if device.type == "cpu" else None):
-        return _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log_path, dist_info)
+        run = _start(spec, Path(ckpt_path), log_path, device, dist_info)
+        return _train(run, data, max_steps, callback, progress_bar)
 
 
-def _train(spec, ckpt_path, data, device, max_steps, callback, progress_bar, log_path, info=None) -> dict:
-    rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
-    ckpt_path = Path(ckpt_path)
+@dataclass
+class _Run:
+    """The state of one training process: models, optimizers, RNGs, loss log and where it is saved."""
+
+    spec: dict
+    ckpt_path: Path
+    log_path: Path
+    device: torch.device
+    info: distributed.DistInfo | None
+    G: Generator
+    D: Discriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    G_ema: Generator | None
+    g_noise: torch.Generator
+    g_data: torch.Generator
+    start: int = 0
+    log: list = field(default_factory=list)
+    acc: torch.Tensor = field(default_factory=lambda: torch.zeros(4, dtype=torch.float64))  # since the last row
+    n_acc: int = 0
+
+    @property
+    def rank_world(self) -> tuple[int, int]:
+        return (self.info.rank, self.info.world_size) if self.info is not None else (0, 1)
+
+
+def _start(spec: dict, ckpt_path: Path, log_path, device: torch.device, info) -> _Run:
+    """Build the models, optimizers and RNGs of ``spec`` and restore the checkpoint when there is one."""
+    rank = info.rank if info is not None else 0
     ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path = Path(log_path) if log_path is not None else ckpt_path.with_suffix(".csv")
     G, D, opt_g, opt_d = _build(spec, device)
-    ema = float(spec["ema"])
-    G_ema = copy.deepcopy(G).requires_grad_(False) if ema > 0 else None
-    g_noise = torch.Generator(device=device).manual_seed(int(spec["seed"]) + 1 + 7919 * rank)
-    g_data = torch.Generator().manual_seed(int(spec["seed"]) + 2 + 7919 * rank)
-    start, log = 0, []
-    acc, n_acc = torch.zeros(4, dtype=torch.float64), [0]  # losses summed since the last log row
+    G_ema = copy.deepcopy(G).requires_grad_(False) if float(spec["ema"]) > 0 else None
+    run = _Run(spec, ckpt_path, Path(log_path) if log_path is not None else ckpt_path.with_suffix(".csv"),
+               device, info, G, D, opt_g, opt_d, G_ema,
+               torch.Generator(device=device).manual_seed(int(spec["seed"]) + 1 + 7919 * rank),
+               torch.Generator().manual_seed(int(spec["seed"]) + 2 + 7919 * rank))
+    _restore(run)
+    return run
+
+
+def _restore(run: _Run) -> None:
+    """Load the checkpoint at ``run.ckpt_path`` into ``run`` (nothing when there is none)."""
     def same_spec(ck: dict) -> None:
-        diff = spec_mismatch(ck["spec"], spec, TRAINING_KEYS, DEFAULTS)
+        diff = spec_mismatch(ck["spec"], run.spec, TRAINING_KEYS, DEFAULTS)
         if diff:
-            raise ValueError(f"checkpoint {str(ckpt_path)!r} was written for a different spec "
+            raise ValueError(f"checkpoint {str(run.ckpt_path)!r} was written for a different spec "
                              f"(key: (checkpoint, requested)): {diff}")
 
-    ck = resume_checkpoint(ckpt_path, same_spec)
-    if ck is not None:
-        G.load_state_dict(ck["G"])
-        if G_ema is not None:
-            G_ema.load_state_dict(ck["G_ema"])
-        D.load_state_dict(ck["D"])
-        opt_g.load_state_dict(ck["opt_g"])
-        opt_d.load_state_dict(ck["opt_d"])
-        ranks = ck.get("rng_ranks", [(ck["rng_noise"], ck["rng_data"])])
-        if len(ranks) != world:
-            raise ValueError(f"checkpoint {str(ckpt_path)!r} was written by {len(ranks)} process(es); "
-                             f"resume it with the same number (got {world})")
-        g_noise.set_state(ranks[rank][0])
-        g_data.set_state(ranks[rank][1])
-        start, log = int(ck["iteration"]), list(ck["log"])
-        if "log_acc" in ck:
-            acc += torch.tensor(ck["log_acc"][0], dtype=torch.float64)
-            n_acc[0] = int(ck["log_acc"][1])
-    draw = _sampler(data, spec, device, rank, world)
-    Gw, Dw = distributed.wrap(G, info, device), distributed.wrap(D, info, device)
+    ck = resume_checkpoint(run.ckpt_path, same_spec)
+    if ck is None:
+        return
+    run.G.load_state_dict(ck["G"])
+    if run.G_ema is not None:
+        run.G_ema.load_state_dict(ck["G_ema"])
+    run.D.load_state_dict(ck["D"])
+    run.opt_g.load_state_dict(ck["opt_g"])
+    run.opt_d.load_state_dict(ck["opt_d"])
+    rank, world = run.rank_world
+    ranks = ck.get("rng_ranks", [(ck["rng_noise"], ck["rng_data"])])
+    if len(ranks) != world:
+        raise ValueError(f"checkpoint {str(run.ckpt_path)!r} was written by {len(ranks)} process(es); "
+                         f"resume it with the same number (got {world})")
+    run.g_noise.set_state(ranks[rank][0])
+    run.g_data.set_state(ranks[rank][1])
+    run.start, run.log = int(ck["iteration"]), list(ck["log"])
+    if "log_acc" in ck:
+        run.acc += torch.tensor(ck["log_acc"][0], dtype=torch.float64)
+        run.n_acc = int(ck["log_acc"][1])
 
-    def state(it: int) -> dict:
-        cpu = lambda sd: {k: v.detach().cpu().clone() for k, v in sd.items()}  # noqa: E731
-        ranks = distributed.gather((g_noise.get_state().cpu(), g_data.get_state()), info)
-        extra = {} if G_ema is None else {"G_ema": cpu(G_ema.state_dict())}
-        st = {"spec": spec, "iteration": it, "G": cpu(G.state_dict()), "D": cpu(D.state_dict()), **extra,
-              "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng_noise": ranks[0][0],
-              "rng_data": ranks[0][1], "log": log, "log_acc": (acc.tolist(), n_acc[0]),
-              "done": it >= spec["iters"]}
-        if info is not None:
-            st["rng_ranks"] = ranks
-        return st
 
-    def checkpoint(it: int) -> dict:
-        st = state(it)
-        if rank == 0:
-            save_checkpoint(ckpt_path, st)
-            _write_log(log_path, log)
-        distributed.barrier(info)
-        return st
+def _state(run: _Run, it: int) -> dict:
+    """The checkpoint dict at iteration ``it`` (every rank's RNG state gathered)."""
+    cpu = lambda sd: {k: v.detach().cpu().clone() for k, v in sd.items()}  # noqa: E731
+    ranks = distributed.gather((run.g_noise.get_state().cpu(), run.g_data.get_state()), run.info)
+    extra = {} if run.G_ema is None else {"G_ema": cpu(run.G_ema.state_dict())}
+    st = {"spec": run.spec, "iteration": it, "G": cpu(run.G.state_dict()), "D": cpu(run.D.state_dict()), **extra,
+          "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(), "rng_noise": ranks[0][0],
+          "rng_data": ranks[0][1], "log": run.log, "log_acc": (run.acc.tolist(), run.n_acc),
+          "done": it >= run.spec["iters"]}
+    if run.info is not None:
+        st["rng_ranks"] = ranks
+    return st
 
-    end = spec["iters"] if max_steps is None else min(spec["iters"], start + int(max_steps))
-    if start >= end:
-        return state(start) if start < spec["iters"] else load_checkpoint(ckpt_path)
-    G.train(), D.train()
-    bar = progress(range(start, end), enabled=progress_bar if rank == 0 else False, desc=spec.get("name", "gan"),
-                   initial=start,
-                   total=spec["iters"], leave=False)
-    r1 = float(spec["r1"])
+
+def _save(run: _Run, it: int) -> dict:
+    """Write the checkpoint and the loss log (rank 0, atomically); every rank waits for it."""
+    st = _state(run, it)
+    if run.rank_world[0] == 0:
+        save_checkpoint(run.ckpt_path, st)
+        _write_log(run.log_path, run.log)
+    distributed.barrier(run.info)
+    return st
+
+
+def _set_lr(run: _Run, it: int) -> None:
+    s = run.spec
+    if s["lr_final"] is not None:
+        for opt in (run.opt_g, run.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(it, s["iters"], float(s["lr"]), float(s["lr_final"]))
+
+
+def _d_step(run: _Run, Dw, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """One discriminator step on the non-saturating loss (+ R1 where ``r1`` > 0); (loss, D(real), D(fake))."""
+    r1 = float(run.spec["r1"])
+    if r1 > 0:
+        real = real.detach().requires_grad_(True)
+    d_real, d_fake = Dw(real), Dw(fake.detach())
+    loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    if r1 > 0:  # ours: R1 penalty (Mescheder et al. 2018), r1/2 E ||grad_x D(x_real)||^2
+        grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        loss_d = loss_d + 0.5 * r1 * grad.pow(2).flatten(1).sum(1).mean()
+    run.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    run.opt_d.step()
+    return loss_d, d_real, d_fake
+
+
+def _g_step(run: _Run, Dw, fake: torch.Tensor) -> torch.Tensor:
+    """One generator step on the non-saturating loss, then the weight average (``ema``)."""
+    loss_g = F.softplus(-Dw(fake)).mean()
+    run.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    run.opt_g.step()
+    if run.G_ema is not None:
+        ema = float(run.spec["ema"])
+        with torch.no_grad():
+            for pe, p in zip(run.G_ema.parameters(), run.G.parameters()):
+                pe.lerp_(p, 1.0 - ema)
+    return loss_g
+
+
+def _log_step(run: _Run, vals: torch.Tensor, done: int) -> None:
+    """Accumulate the step's losses (averaged over processes) and close a log row every ``log_every``."""
+    if run.info is not None:
+        torch.distributed.all_reduce(vals)
+        vals /= run.rank_world[1]
+    run.acc += vals.double().cpu()
+    run.n_acc += 1
+    if done % run.spec["log_every"] == 0 or done == run.spec["iters"]:
+        run.log.append([done] + (run.acc / run.n_acc).tolist())
+        run.acc.zero_()
+        run.n_acc = 0
+
+
+def _train(run: _Run, data, max_steps, callback, progress_bar) -> dict:
+    spec, rank = run.spec, run.rank_world[0]
+    end = spec["iters"] if max_steps is None else min(spec["iters"], run.start + int(max_steps))
+    if run.start >= end:
+        return _state(run, run.start) if run.start < spec["iters"] else load_checkpoint(run.ckpt_path)
+    draw = _sampler(data, spec, run.device, *run.rank_world)
+    Gw, Dw = distributed.wrap(run.G, run.info, run.device), distributed.wrap(run.D, run.info, run.device)
+    run.G.train(), run.D.train()
+    bar = progress(range(run.start, end), enabled=progress_bar if rank == 0 else False,
+                   desc=spec.get("name") or "gan", initial=run.start, total=spec["iters"], leave=False)
     for it in bar:
-        if spec["lr_final"] is not None:
-            for opt in (opt_g, opt_d):
-                for group in opt.param_groups:
-                    group["lr"] = cosine_lr(it, spec["iters"], float(spec["lr"]), float(spec["lr_final"]))
-        real = draw(it, g_data)
-        z = torch.randn(real.shape[0], spec["latent_dim"], generator=g_noise, device=device)
+        _set_lr(run, it)
+        real = draw(it, run.g_data)
+        z = torch.randn(real.shape[0], spec["latent_dim"], generator=run.g_noise, device=run.device)
         fake = Gw(z)
-        if r1 > 0:
-            real = real.detach().requires_grad_(True)
-        d_real, d_fake = Dw(real), Dw(fake.detach())
-        loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-        if r1 > 0:  # ours: R1 penalty (Mescheder et al. 2018), r1/2 E ||grad_x D(x_real)||^2
-            grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
-            loss_d = loss_d + 0.5 * r1 * grad.pow(2).flatten(1).sum(1).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        loss_g = F.softplus(-Dw(fake)).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        if G_ema is not None:
-            with torch.no_grad():
-                for pe, p in zip(G_ema.parameters(), G.parameters()):
-                    pe.lerp_(p, 1.0 - ema)
+        loss_d, d_real, d_fake = _d_step(run, Dw, real, fake)
+        loss_g = _g_step(run, Dw, fake)
         vals = torch.stack([loss_d.detach(), loss_g.detach(), d_real.detach().mean(), d_fake.detach().mean()])
-        if info is not None:
-            torch.distributed.all_reduce(vals)
-            vals = vals / world
-        acc += vals.double().cpu()
-        n_acc[0] += 1
         done = it + 1
-        if done % spec["log_every"] == 0 or done == spec["iters"]:
-            log.append([done] + (acc / n_acc[0]).tolist())
-            acc.zero_()
-            n_acc[0] = 0
+        _log_step(run, vals, done)
         if callback is not None:
             callback(done, {"loss_d": float(vals[0]), "loss_g": float(vals[1])})
         if done % spec["ckpt_every"] == 0 or done == end:
-            last = checkpoint(done)
+            last = _save(run, done)
     bar.close()
     return last
 
@@ -285,30 +313,17 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sbp.experiments.gan.train", description="Train (or resume) a DCGAN of Section 4.")
     p.add_argument("ckpt", help="checkpoint path (resumed when it exists); the loss log is written next to it")
-    p.add_argument("--latent-dim", type=int, default=DEFAULTS["latent_dim"])
-    p.add_argument("--width", type=int, default=DEFAULTS["width"])
-    p.add_argument("--resolution", type=int, default=DEFAULTS["resolution"], choices=[32, 64])
-    p.add_argument("--iters", type=int, default=DEFAULTS["iters"])
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    p.add_argument("--decay", type=float, default=DEFAULTS["decay"])
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    p.add_argument("--ckpt-every", type=int, default=DEFAULTS["ckpt_every"])
-    p.add_argument("--ema", type=float, default=DEFAULTS["ema"], help="generator weight average decay (0: none)")
-    p.add_argument("--activation", default=DEFAULTS["activation"], choices=list(ACTIVATIONS))
-    p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["rmsprop", "adam"])
-    p.add_argument("--beta1", type=float, default=DEFAULTS["beta1"], help="Adam's beta1 (beta2 is --decay)")
-    p.add_argument("--lr-final", type=float, default=None, help="cosine decay of the step size to this value")
-    p.add_argument("--r1", type=float, default=DEFAULTS["r1"], help="R1 penalty weight on real data (0: none)")
+    add_flags(p)
     p.add_argument("--data", default=None, help="image folder (CelebA, LSUN Bedroom export); default: generated shapes")
     p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     p.add_argument("--max-steps", type=int, default=None, help="stop (checkpointed) after this many iterations")
     a = p.parse_args(argv)
-    spec = {"name": Path(a.ckpt).stem, "latent_dim": a.latent_dim, "width": a.width, "resolution": a.resolution,
-            "iters": a.iters, "seed": a.seed, "lr": a.lr, "decay": a.decay, "batch_size": a.batch_size,
-            "ckpt_every": a.ckpt_every, "ema": a.ema, "activation": a.activation, "optimizer": a.optimizer,
-            "beta1": a.beta1, "lr_final": a.lr_final, "r1": a.r1}
-    data = ImageFolder(a.data, a.resolution) if a.data else None
+    try:
+        spec = from_flags(a, name=Path(a.ckpt).stem)
+        data = ImageFolder(a.data, a.resolution) if a.data else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     info = distributed.from_env()  # set by torchrun
     device = distributed.setup(info, a.device) if info is not None else a.device
     try:

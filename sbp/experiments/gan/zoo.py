@@ -5,7 +5,7 @@ latent sizes at a fixed width; ``model_spec(name, profile)`` also knows the prof
 models (the reference zoo's smooth-activation generator for Figure 4).
 ``get_generator(name, cache_dir, profile)`` returns a trained generator (eval mode, frozen):
 for ``profile="reference"`` the weights shipped in ``models/reference/`` (never trained
-here; see ``sbp.experiments.gan.reference``); otherwise trained into ``cache_dir`` when its
+here; see ``sbp.experiments.gan.reference`` and ``sbp.experiments.gan.ship``); otherwise trained into ``cache_dir`` when its
 checkpoint is absent (or resuming an interrupted one), and always loaded from the
 checkpoint file, so results are identical whether the model was trained in this run or
 loaded. ``get_factor_net`` does the same for the factor-prediction network.
@@ -21,15 +21,15 @@ import torch
 
 from sbp.experiments.gan import reference
 from sbp.experiments.gan.factors import FactorNet, train_factor_net
-from sbp.experiments.gan.train import DEFAULTS, TRAINING_KEYS, load_generator, train_gan
+from sbp.experiments.gan.config import CACHE_KEYS, DEFAULTS, full_spec
+from sbp.experiments.gan.train import load_generator, train_gan
 from sbp.infra.checkpoint import load_checkpoint, remove_checkpoint, spec_mismatch
 from sbp.infra.io import atomic_write_bytes
+from sbp.infra.profiles import PROFILES, check_profile
 from sbp.models.dcgan import Generator
 
 __all__ = ["model_grid", "model_specs", "model_spec", "grid_axes", "GridAxes", "get_generator", "get_factor_net",
            "checkpoint_path", "training_log_path", "PROFILES"]
-
-PROFILES = ("quick", "reference", "paper")
 
 # quick: generated shapes at 32x32, sized to train on a 2-core CPU in minutes; samples are
 # drawn from an EMA of the generator's weights (decay 0.99), which smooths the noise of the
@@ -44,7 +44,7 @@ _GRIDS = {
     "quick": {"resolution": 32, "fixed_d": 16, "widths": (8, 16, 32), "fixed_w": 16, "latents": (8, 16, 32),
               "iters": 2000, "lr": 1e-3, "ema": 0.99, "factor_iters": 6000},
     "reference": {"resolution": 32, "fixed_d": 16, "widths": (8, 16, 32), "fixed_w": 16, "latents": (8, 16, 32),
-                  "iters": 24_000, "ckpt_every": 2000, "lr": 1e-3, "ema": 0.999, "factor_iters": 6000,
+                  "iters": 8000, "lr": 1e-3, "ema": 0.999, "factor_iters": 6000,
                   "recipe": {"lr_final": 1e-5, "r1": 1.0}, "extras": (("w16_d16_smooth", 16, 16, "smooth"),)},
     "paper": {"resolution": 64, "fixed_d": 128, "widths": (32, 64, 128), "fixed_w": 64, "latents": (32, 64, 128),
               "iters": 100_000, "lr": 1e-4, "ema": 0.0, "factor_iters": 20_000},
@@ -56,19 +56,18 @@ VERSION = 2
 
 
 def _check_profile(profile: str) -> dict:
-    if profile not in _GRIDS:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    return _GRIDS[profile]
+    return _GRIDS[check_profile(profile)]
 
 
 def _make_spec(g: dict, profile: str, name: str, width: int, latent_dim: int, activation: str = "lrelu") -> dict:
+    """A grid model's spec: the profile's knob values (``sbp.experiments.gan.config``) and the zoo's bookkeeping."""
     spec = {"name": name, "latent_dim": latent_dim, "width": width, "resolution": g["resolution"],
-            "iters": g["iters"], "seed": 0, "lr": g["lr"], "decay": 0.9, "batch_size": 32,
-            "ema": g["ema"], "version": VERSION, "ckpt_every": g.get("ckpt_every", max(100, g["iters"] // 10)),
-            "profile": profile,
-            **g.get("recipe", {})}
+            "iters": g["iters"], "seed": 0, "lr": g["lr"], "decay": DEFAULTS["decay"],
+            "batch_size": DEFAULTS["batch_size"], "ema": g["ema"], "version": VERSION,
+            "ckpt_every": g.get("ckpt_every", max(100, g["iters"] // 10)), "profile": profile, **g.get("recipe", {})}
     if activation != "lrelu":
         spec["activation"] = activation
+    full_spec(spec)  # a knob the grid misspells is an error here, not a silent default
     return spec
 
 
@@ -145,7 +144,7 @@ def get_generator(name: str, cache_dir: str | os.PathLike, profile: str = "quick
     done = False
     if path.exists():
         ck = load_checkpoint(path)
-        if spec_mismatch(ck["spec"], spec, TRAINING_KEYS + ("iters", "version"), DEFAULTS):  # an older grid's cache
+        if spec_mismatch(ck["spec"], spec, CACHE_KEYS + ("version",), DEFAULTS):  # an older grid's cache
             if not train_if_missing:
                 raise ValueError(f"checkpoint {str(path)!r} was trained with another spec than the current "
                                  f"{profile!r} grid's {name!r}; delete it or pass train_if_missing=True")
