@@ -44,7 +44,8 @@ class LogdetEstimate:
         converged: (B,) bool with a tolerance (atol/rtol met per row); None for a fixed budget.
         bias_bound: (B,) a bound of |E_probes[logdet] - log det(G)|, the deterministic error.
             chebyshev / taylor: d max_{x in [lower, upper]} |log x - p(x)| for the degree-``order``
-            polynomial p (each eigenvalue's error is at most the sup-norm, |v|^2 = d); it bounds the
+            polynomial p (each eigenvalue's error is at most the sup-norm, |v|^2 = d; the maximum is at
+            x = lower, ``polynomials.poly_error_at_lower``); it bounds the
             bias when the spectrum lies in [lower, upper], which is certified only when ``lower``
             is given below lambda_min (estimated ends are Lanczos estimates). slq / bidiag with a
             tolerance: the mean Gauss / Gauss-Radau bracket width. 0 for "exact"; None where

@@ -19,6 +19,7 @@ from sbp.numerics.dense import singular_rtol
 from sbp.numerics.estimators import Block, krylov_block, polynomial_block
 from sbp.numerics.exact import ZERO_PRODUCTS
 from sbp.numerics.options import damping_bias, spectral_end
+from sbp.numerics.polynomials import poly_error_at_lower
 from sbp.numerics.result import LogdetEstimate
 from sbp.numerics.singular import resolution
 from sbp.numerics.tolerance import (MAX_ORDER, QUADRATURE_SHARE, BracketStop, Tolerance, order_for_tolerance,
@@ -57,7 +58,7 @@ def _block_runner(G: Matvec, matvec: Matvec, B: int, d: int, dtype, *, method, o
                                          upper=hi, eps=eps, lowmem=lowmem, generator=gen, shrink=shrink,
                                          sampler=sampler if variance_reduction == "hutchpp" else None,
                                          choose_order=choose, jvp=jvp, vjp=vjp)
-            bias = polynomial_bias(blk, method, poly.order, d)
+            bias = polynomial_bias(blk, method, poly.order, d) if tol is not None else d * poly_error_at_lower(poly)
         if bias is not None:
             bias = torch.where(blk.singular, torch.zeros_like(bias), bias)
         return blk, bias
