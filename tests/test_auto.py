@@ -32,3 +32,9 @@ def test_gate_rules_out_the_pilot_when_the_probes_spread_is_too_wide():
     assert auto_gate(V @ A.T, V, make_tolerance(None, 1e-3, 0.95, None, d), product_cost=3.0)
     # J = 2 I: every probe's one-node value is d log 4, no spread; 8 probes x 3 steps x 3 columns < d
     assert not auto_gate(2 * V, V, make_tolerance(None, 0.5, 0.95, None, d), product_cost=3.0)
+
+
+def test_operator_auto_method_keeps_sbp_logdets_rule():
+    from sbp.numerics.auto import auto_operator_method
+    assert auto_operator_method(31, order=10, probes=1, power_iters=20) == "exact"  # 31 <= 20 + 1 + 10
+    assert auto_operator_method(32, order=10, probes=1, power_iters=20) == "chebyshev"

@@ -1,4 +1,4 @@
-"""sbp.numerics.result: LogdetEstimate's interval, bias_bound and products (vector products per row for every method)."""
+"""sbp.numerics.result: LogdetEstimate's interval, bias_bound and products (vector products per row, every method)."""
 import pytest
 import torch
 
@@ -18,7 +18,8 @@ def test_interval_is_the_student_t_interval_of_the_probe_variance():
     torch.testing.assert_close(high - est.logdet.detach(), student_t_quantile(0.95, 7) * est.stderr)
     torch.testing.assert_close(est.logdet.detach() - low, high - est.logdet.detach())
     exact = sbp.logdet_metric(f, z, method="exact")
-    assert torch.equal(exact.interval()[0], exact.interval()[1]) and torch.equal(exact.bias_bound, torch.zeros(3, dtype=F64))
+    assert torch.equal(exact.interval()[0], exact.interval()[1])
+    assert torch.equal(exact.bias_bound, torch.zeros(3, dtype=F64))
     with pytest.raises(ValueError, match="confidence"):
         est.interval(1.5)
 

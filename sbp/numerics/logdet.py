@@ -15,7 +15,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.auto import AUTO_PRODUCT_COST, auto_gate, auto_method, auto_pilot_steps, graph_wanted
+from sbp.numerics.auto import (AUTO_PRODUCT_COST, auto_gate, auto_method, auto_operator_method, auto_pilot_steps,
+                               graph_wanted)
 from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
 from sbp.numerics.dense import metric_dense, metric_dense_completing
 from sbp.numerics.exact import check_dense_operator, exact_estimate
@@ -258,15 +259,16 @@ def _checked_matvec(matvec: Matvec, shape: tuple[int, int]) -> Matvec:
 
 def _operator_estimate(matvec: Matvec, batch: int, dim: int, dtype, device, method: str, tol: Tolerance | None,
                        **kw) -> LogdetEstimate:
-    """``logdet``'s dispatch: auto (to a tolerance: an SLQ pilot; fixed budget: dim products against the
-    estimator's power_iters + 1 + order * probes), exact (G from the unit vectors) or a stochastic method."""
+    """``logdet``'s dispatch: auto (to a tolerance: an SLQ pilot; fixed budget: ``auto_operator_method``), exact
+    (G from the unit vectors) or a stochastic method."""
     if method == "auto" and tol is not None and auto_pilot_steps(dim, kw["probes"], 1.0) > 0:
         est = stochastic_estimate(matvec, batch, dim, dtype, device, method="slq", pilot_cost=1.0, tol=tol, **kw)
         if est is not None:
             return est
         method = "exact"
     elif method == "auto":
-        method = "exact" if tol is not None or dim <= kw["power_iters"] + 1 + kw["order"] * kw["probes"] else "chebyshev"
+        method = "exact" if tol is not None else auto_operator_method(dim, order=kw["order"], probes=kw["probes"],
+                                                                      power_iters=kw["power_iters"])
     if method == "exact":
         eye = torch.eye(dim, dtype=dtype, device=device)[:, None, :].expand(-1, batch, -1)
         G = matvec(eye).permute(1, 2, 0)  # (batch, dim, dim), column i = G e_i

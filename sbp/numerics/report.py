@@ -42,8 +42,9 @@ def warn_rows(mask: Tensor, message: str) -> None:
 
 def warn_estimate(est, tol=None, *, operator: str = "J") -> None:
     """The warnings of a finished ``LogdetEstimate``: singular rows, unresolved rows, a polynomial's bias
-    bound above the standard error (and above sqrt(eps) |logdet|, the dtype's digits), a tolerance not met (``tol``: the ``Tolerance``, or None). ``operator``:
-    what the products are of, "J" (``logdet_metric``) or "G" (``sbp.logdet``), for the singular message."""
+    bound above the standard error (and above sqrt(eps) |logdet|, the dtype's digits; none with one probe,
+    whose stderr is nan), a tolerance not met (``tol``: the ``Tolerance``, or None). ``operator``: what the
+    products are of, "J" (``logdet_metric``) or "G" (``sbp.logdet``), for the singular message."""
     singular = est.logdet.detach() == -float("inf")
     scale = ("bottom singular value of J <= 10 eps of its dtype times the top" if operator == "J" else
              "bottom eigenvalue of G <= 10 eps of its dtype times the top")

@@ -178,9 +178,10 @@ def run_to_tolerance(run_block: Callable[[Tensor | None], tuple[Block, Tensor]],
 
     ``run_block(target)`` runs one block (``target`` (B,): the rows' tolerance from the estimate so
     far, None for the first) and returns it with its bias bound per probe (B,), or (None, None) when
-    auto's pilot abandoned it (None is then returned). Returns (estimate,
-    standard error, converged, blocks, vector products per row, bias bound (B,): the blocks' mean). ``pilot(block, bias, target)``, called
-    after the first block, returns False to abandon the run (None is returned)."""
+    auto's pilot abandoned it (None is then returned). Returns (estimate, standard error, converged, blocks,
+    vector products per row, bias bound (B,): the blocks' mean). ``pilot(block, bias, target)``, called after
+    the first block, returns False to abandon the run (None is returned). Unresolved rows
+    (``sbp.numerics.singular``) are never converged: no bound holds for them."""
     values, biases, blocks, products = [], [], [], 0
     target = None
     while True:
