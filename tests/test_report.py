@@ -78,3 +78,12 @@ def test_unconverged_warning_counts_every_row():
     with pytest.warns(RuntimeWarning, match=first):
         est = sbp.logdet_metric(f, z, method="slq", rtol=1e-5, max_products=100, generator=0)
     assert not bool(est.converged.any())
+
+
+def test_a_negligible_bias_bound_above_a_tiny_stderr_is_not_warned_about():
+    # d = 2 (the 2-D fits): Hutchinson's stderr is near 0, the bound ~1e-7-1e-5 at every training step
+    A = designed_map(torch.tensor([1.0, 0.7], dtype=F64), 2, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        est = sbp.logdet_metric(lambda x: x @ A.T, torch.zeros(4, 2, dtype=F64), order=10, probes=2, generator=0)
+    assert (est.bias_bound < 1e-4).all()
