@@ -132,10 +132,10 @@ def test_same_generator_same_number_other_seed_other_number():
     assert not torch.equal(a, c)
 
 
-def test_reverse_jvp_mode_gives_the_same_estimate():
+def test_forward_and_reverse_jvp_modes_give_the_same_estimate():
     f = mlp(6, 10)
     z = torch.randn(3, 6, dtype=F64, generator=torch.Generator().manual_seed(1))
-    a = sbp.logdet_metric(f, z, order=15, probes=4, generator=2)
+    a = sbp.logdet_metric(f, z, order=15, probes=4, generator=2, jvp_mode="forward")
     b = sbp.logdet_metric(f, z, order=15, probes=4, generator=2, jvp_mode="reverse")
     torch.testing.assert_close(a.logdet, b.logdet)
     torch.testing.assert_close(a.lambda_max, b.lambda_max)
@@ -176,7 +176,7 @@ def test_generic_operator_api():
     torch.testing.assert_close(exact.logdet, truth.reshape(1))
     est = sbp.logdet(lambda v: v @ S, 10, order=80, probes=500, generator=0)
     assert abs((est.logdet - truth).item()) < 4.5 * est.stderr.item()
-    assert est.products == 10 + 1 + 80  # Lanczos steps capped at dim, 1 Rayleigh quotient, order
+    assert est.products == (10 + 80) * 500 + 1  # per probe: Lanczos steps capped at dim, order; 1 Rayleigh quotient
 
 
 def test_paper_fixed_lower_bound_is_used():
@@ -278,5 +278,5 @@ def test_value_without_graph_from_lanczos_quadrature_equals_the_recurrence(metho
     torch.testing.assert_close(fast.logdet, slow.logdet.detach(), rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(fast.lambda_max, slow.lambda_max.detach(), rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(fast.stderr, slow.stderr, rtol=1e-8, atol=1e-10)
-    assert fast.products == 10 + (order if order >= 20 else 0)  # Lanczos (+ recurrence)
-    assert slow.products == 10 + 1 + order  # Lanczos, Rayleigh quotient with a graph, recurrence
+    assert fast.products == 3 * (10 + (order if order >= 20 else 0))  # 3 probes: Lanczos (+ recurrence)
+    assert slow.products == 3 * (10 + order) + 1  # Lanczos, recurrence, one Rayleigh quotient with a graph

@@ -66,3 +66,14 @@ def test_chebyshev_derivative_coeffs_match_1_over_x():
     torch.testing.assert_close(an, fd, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(an, 1 / x, rtol=1e-3, atol=0)
     assert dc[..., -1].abs().max() == 0
+
+
+@pytest.mark.parametrize("method", ["chebyshev", "taylor"])
+def test_error_at_the_lower_end_is_the_sup_norm_error(method):
+    from sbp.numerics.polynomials import log_polynomial, poly_error_at_lower, poly_error_bound
+    kappas = torch.tensor([1.5, 3, 10, 1e2, 1e3, 1e4, 1e6, 1e8], dtype=torch.float64)
+    for n in [1, 2, 5, 13, 30, 100, 200]:
+        p = log_polynomial(method, n, 0.5 * torch.ones_like(kappas), 0.5 * kappas, torch.float64)
+        grid, end = poly_error_bound(p, 4097), poly_error_at_lower(p)
+        assert (end <= grid * (1 + 1e-9) + 1e-15).all()
+        assert (grid <= end * (1 + 1e-6) + 1e-13).all(), (n, grid, end)  # equal up to rounding

@@ -50,6 +50,25 @@ def check_output(out: object, batch: int, dim: int) -> Tensor:
     return out
 
 
+# torch's bases of the modules whose training-mode forward is not a fixed, row-wise map (matched by name:
+# this layer imports no torch.nn): dropout draws a new mask per call, batch norm mixes the rows of a batch
+TRAINING_ONLY = ("_DropoutNd", "_BatchNorm")
+
+
+def check_eval_mode(f: object, name: str = "f") -> None:
+    """A module ``f`` in training mode holding dropout or batch norm is rejected: J would be the Jacobian of
+    a random or batch-coupled map (a different number at every call; functorch errors)."""
+    modules = getattr(f, "named_modules", None)
+    if not callable(modules):
+        return
+    for sub_name, m in modules():
+        if getattr(m, "training", False) and any(c.__name__ in TRAINING_ONLY for c in type(m).__mro__):
+            where = f" ({sub_name})" if sub_name else ""
+            raise ValueError(f"{name} is in training mode and holds {type(m).__name__}{where}: dropout draws a new mask "
+                             "at every call and batch norm mixes the rows, so J^T J is not that of a fixed map; call "
+                             f"{name}.eval() before estimating log det (and {name}.train() after)")
+
+
 def as_generator(generator: torch.Generator | int | None, device: torch.device) -> torch.Generator | None:
     """Accept a ``torch.Generator``, an int seed (a fresh generator on ``device``) or None (global RNG)."""
     if generator is None or isinstance(generator, torch.Generator):

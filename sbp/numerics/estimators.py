@@ -26,6 +26,7 @@ from sbp.numerics.bounds import spectral_bounds
 from sbp.numerics.krylov import Krylov, golub_kahan, lanczos
 from sbp.numerics.polynomials import LogPolynomial, log_polynomial, poly_apply, poly_quadratic
 from sbp.numerics.quadrature import gauss_log, quadrature, ritz_values
+from sbp.numerics.singular import extreme_ritz, judge_rows, resolution
 from sbp.numerics.trace import Sampler, hutchpp
 
 __all__ = ["Block", "polynomial_block", "krylov_block", "polynomial_interval", "singular_threshold"]
@@ -34,16 +35,17 @@ Matvec = Callable[[Tensor], Tensor]
 
 
 def singular_threshold(dtype: torch.dtype) -> float:
-    """Bottom Ritz value / top Ritz value at or below which a matrix-free metric counts as singular:
-    10 eps of the products' dtype (1.2e-6 in float32, 2.2e-15 in float64), the level at which
-    rounding in G v hides an eigenvalue from zero."""
-    return 10 * torch.finfo(dtype).eps
+    """Bottom Ritz value / top Ritz value of G at or below which products with G in ``dtype`` cannot resolve
+    an eigenvalue from zero: 10 eps (``sbp.numerics.singular.resolution``). Whether such a row is singular
+    is decided by ``sbp.numerics.singular.judge_rows``."""
+    return resolution(dtype)
 
 
 @dataclass(frozen=True)
 class Block:
     """One probe block's results: per-probe values (P, B) (with a graph if wanted), Ritz extremes
-    (B,), the interval (B,), the top Ritz vector's Rayleigh quotient, products, rows found singular."""
+    (B,), the interval (B,), the top Ritz vector's Rayleigh quotient, vector products per row (each G v
+    of one vector counts 1), rows found singular / unresolved (``sbp.numerics.singular``)."""
 
     values: Tensor
     theta_min: Tensor
@@ -54,6 +56,7 @@ class Block:
     products: int
     singular: Tensor  # (B,) bool
     steps: int
+    unresolved: Tensor | None = None  # (B,) bool
     stderr: Tensor | None = None  # set by Hutch++ (its own standard error)
     kr: Krylov | None = None
     order: int | None = None  # the polynomial's degree
@@ -89,12 +92,13 @@ def _safe_interval(a: Tensor, b: Tensor, singular: Tensor) -> tuple[Tensor, Tens
 
 def polynomial_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, order: int | None, power_iters: int,
                      lower, upper, eps: float, lowmem: bool, generator, shrink: float = 16.0,
-                     sampler: Sampler | None = None, choose_order: Callable[[Tensor, Tensor, Tensor], int] | None = None
-                     ) -> tuple[Block, LogPolynomial]:
+                     sampler: Sampler | None = None, choose_order: Callable[[Tensor, Tensor, Tensor], int] | None = None,
+                     jvp: Matvec | None = None, vjp: Matvec | None = None) -> tuple[Block, LogPolynomial]:
     """Algorithm 1 on the probe block V (P, B, d) (``sampler`` given: Hutch++ with P vectors).
 
     ``choose_order(a, b, pilot)`` (tolerance mode) picks the degree from the interval and the
-    Lanczos pilot value of each row; otherwise ``order`` is used."""
+    Lanczos pilot value of each row; otherwise ``order`` is used. ``jvp``/``vjp`` (J, J^T): rows below
+    G's resolution are re-checked on J (``sbp.numerics.singular``)."""
     P, B, d = V.shape
     graph = torch.is_grad_enabled()
     with torch.no_grad():
@@ -102,22 +106,25 @@ def polynomial_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, order
         theta, S = ritz_values(kr)
     a_raw, b_raw = polynomial_interval(kr, lower, upper, shrink)
     tmin, tmax = theta[..., 0].amin(0), theta[..., -1].amax(0)
-    singular, extra = _singular_rows(G, V, tmin, tmax, kr.steps, 4 * power_iters) if eps == 0 else \
-        (torch.zeros_like(tmin, dtype=torch.bool), 0)
+    rows = judge_rows(G, V, kr, max_steps=4 * power_iters, jvp=jvp, vjp=vjp, damped=eps != 0)
+    if lower is None and bool(rows.unresolved.any()):  # the guarded estimate of lambda_min from the re-check
+        a_raw = torch.where(rows.unresolved, torch.minimum(torch.maximum(a_raw, rows.floor / shrink), b_raw * (1 - 1e-3)),
+                            a_raw)
+    singular = rows.singular
     a, b = _safe_interval(a_raw, b_raw, singular)
     top = torch.einsum("jpbd,pbj->pbd", torch.stack(kr.basis), S[..., :, -1])
     lambda_max, products = _rayleigh_top(matvec, top / top.norm(dim=-1, keepdim=True), theta[..., -1], eps, graph)
-    products += kr.steps + extra
+    products += kr.steps * P + rows.products
     if choose_order is not None:
         with torch.no_grad():
             pilot = gauss_log(kr).mean(0)
         order = choose_order(a, b, pilot)
     poly = log_polynomial(method, order, a, b, V.dtype)
     common = dict(theta_min=tmin, theta_max=tmax, lower=a_raw, upper=b_raw, lambda_max=lambda_max, singular=singular,
-                  steps=kr.steps, kr=kr, order=order)
-    if sampler is not None:
+                  steps=kr.steps, kr=kr, order=order, unresolved=rows.unresolved)
+    if sampler is not None:  # order products on the k sketch vectors, then on the k + (P - 2k) others
         tr = hutchpp(lambda X: poly_apply(G, X, poly), sampler, (P, B, d))
-        return Block(values=tr.mean[None], stderr=tr.stderr, products=products + 2 * order, **common), poly
+        return Block(values=tr.mean[None], stderr=tr.stderr, products=products + order * P, **common), poly
     if not graph and (order < 2 * kr.steps or kr.steps == d):
         T = kr.tridiag()
         e1 = torch.zeros(P, B, kr.steps, dtype=V.dtype, device=V.device)
@@ -126,32 +133,11 @@ def polynomial_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, order
         return Block(values=d * pT[..., 0], products=products, **common), poly
     with torch.no_grad() if lowmem else nullcontext():
         q, W = poly_quadratic(G, V, poly, derivative=lowmem)
-    products += order
+    products += order * P
     if lowmem:
         q = _with_surrogate(q, W, V, G)
-        products += 1
+        products += P
     return Block(values=q, products=products, **common), poly
-
-
-def _singular_rows(G: Matvec, V: Tensor, tmin: Tensor, tmax: Tensor, steps: int, max_steps: int
-                   ) -> tuple[Tensor, int]:
-    """Rows (B,) whose bottom Ritz value is at or below ``singular_threshold`` of the top one. In float64,
-    rows below its square root (4.7e-8) after fewer than d steps are suspect (an unconverged null
-    direction): Lanczos from their first probe continues to ``max_steps`` (no graph, restarts from a
-    fixed seed, the caller's generator untouched) to decide. In float32 the threshold (1.2e-6) is
-    itself the rounding floor, which a null direction's Ritz value reaches within the usual steps,
-    while ordinary ill-conditioned float32 metrics (a GAN's, condition 1e3-1e5) would all be suspect
-    and pay the extra steps for nothing. Returns the rows and the products spent."""
-    tau = singular_threshold(V.dtype)
-    singular = tmin <= tau * tmax
-    suspect = ~singular & (tmin <= tau ** 0.5 * tmax)
-    d = V.shape[-1]
-    if V.dtype != torch.float64 or steps >= d or max_steps <= steps or not bool(suspect.any()):
-        return singular, 0
-    with torch.no_grad():
-        kr = lanczos(G, V[:1], min(d, max_steps), generator=torch.Generator(V.device).manual_seed(0))
-        theta, _ = ritz_values(kr)
-    return singular | (suspect & (theta[0, :, 0] <= tau * theta[0, :, -1])), kr.steps
 
 
 def _with_surrogate(q: Tensor, W: Tensor, V: Tensor, matvec: Matvec) -> Tensor:
@@ -174,16 +160,16 @@ def krylov_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, steps: in
             kr = golub_kahan(*_augmented(jvp, vjp, eps, d), V, steps, generator=generator, stop=stop)
         if getattr(stop, "abandoned", False):
             return None
-        theta, _ = ritz_values(kr)
-        tmin, tmax = theta[..., 0].amin(0), theta[..., -1].amax(0)
-        singular = tmin <= singular_threshold(V.dtype) * tmax if eps == 0 else torch.zeros_like(tmin, dtype=torch.bool)
-        quad = quadrature(_regularized(kr, singular), need_solve=lowmem)
+        tmin, tmax = extreme_ritz(kr)
+        rows = judge_rows(G, V, kr, max_steps=kr.steps, jvp=jvp, vjp=vjp, damped=eps != 0)
+        singular = rows.singular
+        floor = rows.floor if bool(rows.unresolved.any()) else None
+        quad = quadrature(_regularized(kr, singular), need_solve=lowmem, floor=floor)
     q = _with_surrogate(quad.values, quad.solve, V, G) if lowmem else quad.values
     lambda_max, extra = _rayleigh_top(matvec, quad.top_vectors, quad.ritz[..., -1], eps, True)
-    a, b = quad.ritz[..., 0].amin(0), quad.ritz[..., -1].amax(0)
-    a, b = torch.where(singular, tmin, a), torch.where(singular, tmax, b)
-    return Block(values=q, theta_min=tmin, theta_max=tmax, lower=a, upper=b, lambda_max=lambda_max,
-                 products=kr.steps + extra + int(lowmem), singular=singular, steps=kr.steps, kr=kr)
+    return Block(values=q, theta_min=tmin, theta_max=tmax, lower=tmin, upper=tmax, lambda_max=lambda_max,
+                 products=kr.steps * P + extra + P * int(lowmem) + rows.products, singular=singular, steps=kr.steps,
+                 kr=kr, unresolved=rows.unresolved)
 
 
 def _augmented(jvp, vjp, eps: float, d: int) -> tuple[Matvec, Matvec]:

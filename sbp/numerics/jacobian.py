@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.func import jvp, vjp, vmap
 
-from sbp.numerics.checks import check_latent, check_output
+from sbp.numerics.checks import check_eval_mode, check_latent, check_output
 
 __all__ = ["MetricOperator", "metric_operator", "jacobian", "column_mode", "JVP_MODES", "resolve_jvp_mode"]
 
@@ -34,8 +34,20 @@ FOLD_ROWS = 4096  # "reverse" mode runs f on at most this many folded rows (or B
 
 
 def _flat(f: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """f with its output flattened to (B, D); a 0-d output and errors raised inside f (under torch.func's
+    transforms: in-place updates of buffers, random ops under vmap, .item()) re-raised naming f."""
     def g(z: Tensor) -> Tensor:
-        out = f(z)
+        try:
+            out = f(z)
+        except RuntimeError as e:
+            raise RuntimeError(f"f raised while sbp took its Jacobian-vector products (torch.func jvp/vjp/vmap): {e}\n"
+                               "f must be a pure function of z, row by row: no in-place updates of buffers or of z, "
+                               "no random ops, no .item() / data-dependent Python control flow; call .eval() on "
+                               "modules with dropout or batch norm") from e
+        if not isinstance(out, Tensor) or out.dim() == 0:
+            raise ValueError(f"f must return a tensor with a batch dimension, shape (B, ...) for z of shape (B, d); "
+                             f"got {'a 0-d tensor (a scalar)' if isinstance(out, Tensor) else type(out).__name__}: "
+                             "return one output row per row of z (e.g. no .sum() over the batch)")
         return out.reshape(out.shape[0], -1)
     return g
 
@@ -112,6 +124,7 @@ def metric_operator(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str =
     """
     if check:
         check_latent(z)
+        check_eval_mode(f)
     mode = resolve_jvp_mode(jvp_mode, z.device)
     g = _flat(f)
     if mode == "dense":

@@ -10,197 +10,31 @@ parameters of f and into z. The interval is a constant (it only selects the poly
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from sbp.numerics.auto import AUTO_PRODUCT_COST, auto_gate, auto_method, auto_pilot, auto_pilot_steps, graph_wanted
+from sbp.numerics.auto import (AUTO_PRODUCT_COST, auto_gate, auto_method, auto_operator_method, auto_pilot_steps,
+                               graph_wanted)
 from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
-from sbp.numerics.dense import logdet_dense, metric_dense, metric_dense_completing, singular_rows
-from sbp.numerics.estimators import krylov_block, polynomial_block, singular_threshold
+from sbp.numerics.dense import metric_dense, metric_dense_completing
+from sbp.numerics.exact import check_dense_operator, exact_estimate
 from sbp.numerics.jacobian import MetricOperator, column_mode, metric_operator
-from sbp.numerics.tolerance import (MAX_ORDER, QUADRATURE_SHARE, BracketStop, Tolerance, check_tolerance_options,
-                                    make_tolerance, order_for_tolerance, polynomial_bias, run_to_tolerance,
-                                    warn_unconverged)
-from sbp.numerics.trace import mean_stderr, peek_rademacher, rademacher_sampler
+from sbp.numerics.options import GRAD_MODES, METHODS, VARIANCE_REDUCTIONS, check_options, resolve_method
+from sbp.numerics.report import warn_estimate
+from sbp.numerics.result import LogdetEstimate
+from sbp.numerics.stochastic import stochastic_estimate
+from sbp.numerics.tolerance import Tolerance, check_tolerance_options, make_tolerance
+from sbp.numerics.trace import peek_rademacher
 
 __all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_operator", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS",
            "auto_method"]
 
-METHODS = ("chebyshev", "taylor", "slq", "bidiag", "exact", "auto")
-GRAD_MODES = ("backprop", "lowmem")
-VARIANCE_REDUCTIONS = ("none", "hutchpp")
 Matvec = Callable[[Tensor], Tensor]
 
 
-@dataclass(frozen=True)
-class LogdetEstimate:
-    """Result of ``logdet_metric`` / ``logdet``; tensors have shape (B,)."""
-
-    logdet: Tensor  # estimate of log det(G + damping I); -inf for singular rows
-    lambda_max: Tensor  # top eigenvalue of G (power-method / Lanczos estimate; exact for "exact")
-    stderr: Tensor  # standard error of ``logdet`` over probes (0 for "exact", nan for probes=1)
-    lower: Tensor  # spectral interval used by the polynomial (extreme Ritz values for slq/bidiag)
-    upper: Tensor
-    method: str
-    order: int | None  # degree or Lanczos steps (the largest over blocks with a tolerance)
-    probes: int | None  # probes used in all
-    products: int  # operator applications (each over a block of P vectors or 1 vector)
-    damping: float = 0.0  # eps of log det(G + eps I); 0 means undamped
-    # bias of the damping, log det(G + eps I) - log det G = sum_i log(1 + eps/lambda_i) >= 0:
-    # exact for "exact"; d log(1 + eps/lambda_min_hat) for the stochastic methods, with
-    # lambda_min_hat the bottom Ritz value (an upper estimate of lambda_min: not a certified bound);
-    # inf where lambda_min_hat <= 0; zeros when damping = 0
-    damping_bias: Tensor | None = None
-    grad_mode: str = "backprop"
-    variance_reduction: str = "none"
-    converged: Tensor | None = None  # (B,) bool: tolerance met per row; None for a fixed budget
-
-    def __repr__(self) -> str:
-        vals = ", ".join(f"{v:.4g} +- {s:.2g}" for v, s in
-                         zip(self.logdet.detach().tolist()[:4], self.stderr.detach().tolist()[:4]))
-        more = ", ..." if self.logdet.numel() > 4 else ""
-        damp = f", damping={self.damping:g}" if self.damping else ""
-        conv = "" if self.converged is None else f", converged={int(self.converged.sum())}/{self.converged.numel()}"
-        return (f"LogdetEstimate(method={self.method!r}, order={self.order}, probes={self.probes}, "
-                f"logdet=[{vals}{more}], products={self.products}{damp}{conv})")
-
-
-def _interval(value: float | Tensor | None, B: int, dtype, device, name: str) -> Tensor | None:
-    if value is None:
-        return None
-    t = torch.as_tensor(value, dtype=dtype, device=device).detach()
-    if t.dim() > 1 or (t.dim() == 1 and t.numel() not in (1, B)):
-        raise ValueError(f"{name} must be a float or a tensor of shape ({B},), got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()) or not bool((t > 0).all()):
-        raise ValueError(f"{name} must be finite and > 0 (G = J^T J is positive definite), got {value}")
-    return t.expand(B).clone()
-
-
-def _check_options(method, order, probes, power_iters, damping=0.0, grad_mode="backprop",
-                   variance_reduction="none") -> None:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    check_positive_int(order, "order")
-    check_positive_int(probes, "probes")
-    check_positive_int(power_iters, "power_iters")
-    if isinstance(damping, bool) or not isinstance(damping, (int, float)):
-        raise TypeError(f"damping must be a float >= 0, got {type(damping).__name__}")
-    if not math.isfinite(damping) or damping < 0:
-        raise ValueError(f"damping must be finite and >= 0, got {damping}")
-    if grad_mode not in GRAD_MODES:
-        raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
-    if variance_reduction not in VARIANCE_REDUCTIONS:
-        raise ValueError(f"variance_reduction must be one of {VARIANCE_REDUCTIONS}, got {variance_reduction!r}")
-    if variance_reduction == "hutchpp":
-        if method not in ("chebyshev", "taylor"):
-            raise ValueError(f"variance_reduction='hutchpp' needs a polynomial method (chebyshev, taylor), "
-                             f"got method={method!r}")
-        if grad_mode != "backprop":
-            raise ValueError("variance_reduction='hutchpp' supports grad_mode='backprop' only")
-        if probes < 3:
-            raise ValueError(f"variance_reduction='hutchpp' needs probes >= 3 (sketch, deflated, residual), got {probes}")
-
-
-def _damping_bias(damping: float, lambda_min_hat: Tensor, d: int) -> Tensor:
-    """d log(1 + eps / lambda_min_hat) (inf where lambda_min_hat <= 0); zeros without damping."""
-    lam = lambda_min_hat.detach()
-    if damping == 0:
-        return torch.zeros_like(lam)
-    return torch.where(lam > 0, d * torch.log1p(damping / lam.clamp_min(torch.finfo(lam.dtype).tiny)),
-                       torch.full_like(lam, math.inf))
-
-
-def _estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, order: int, probes: int,
-              lower, upper, power_iters: int, generator, damping: float = 0.0, grad_mode: str = "backprop",
-              jvp: Matvec | None = None, vjp: Matvec | None = None, variance_reduction: str = "none",
-              tol: Tolerance | None = None, pilot_cost: float | None = None, shrink: float = 16.0
-              ) -> LogdetEstimate | None:
-    """The stochastic methods, on G = ``matvec`` (undamped; they run on G + damping I), for a fixed
-    budget (one block) or to ``tol``. ``pilot_cost`` (auto with a tolerance): None is returned when
-    the pilot block predicts that exact is cheaper."""
-    gen, eps, lowmem = as_generator(generator, device), float(damping), grad_mode == "lowmem"
-    G = matvec if eps == 0 else (lambda v: matvec(v) + eps * v)
-    lo, hi = _interval(lower, B, dtype, device, "lower"), _interval(upper, B, dtype, device, "upper")
-    if lo is not None and hi is not None and not bool((lo < hi).all()):
-        raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
-    sampler = rademacher_sampler(gen, dtype, device)
-    max_steps = d if pilot_cost is None else auto_pilot_steps(d, probes, pilot_cost)
-    give_up, verdict = (None, None) if pilot_cost is None else auto_pilot(
-        d, confidence=tol.confidence, product_cost=pilot_cost, quadrature_share=QUADRATURE_SHARE)
-
-    def run_block(target):
-        V = sampler((probes, B, d))
-        if method in ("slq", "bidiag"):
-            stop = None if tol is None else BracketStop(tol, target, lo, shrink, singular_threshold(dtype), max_steps,
-                                                        give_up=give_up if target is None else None)
-            blk = krylov_block(G, matvec, V, method=method, steps=order if tol is None else d, eps=eps,
-                               lowmem=lowmem, generator=gen, jvp=jvp, vjp=vjp, stop=stop)
-            if blk is None:  # auto's pilot gave up
-                return None, None
-            bias = None if tol is None else stop.width.mean(0)
-        else:
-            choose = None if tol is None else order_for_tolerance(method, tol, d, _max_order(tol, probes))
-            blk, poly = polynomial_block(G, matvec, V, method=method, order=order, power_iters=power_iters, lower=lo,
-                                         upper=hi, eps=eps, lowmem=lowmem, generator=gen, shrink=shrink,
-                                         sampler=sampler if variance_reduction == "hutchpp" else None,
-                                         choose_order=choose)
-            bias = None if tol is None else polynomial_bias(blk, method, poly.order, d)
-        if bias is not None:
-            bias = torch.where(blk.singular, torch.zeros_like(bias), bias)
-        return blk, bias
-
-    if tol is None:
-        blk, _ = run_block(None)
-        tr = mean_stderr(blk.values)
-        est, stderr = tr.mean, (blk.stderr if blk.stderr is not None else tr.stderr)
-        blocks, converged, products = [blk], None, blk.products
-    else:
-        result = run_to_tolerance(run_block, tol, probes, pilot=verdict)
-        if result is None:
-            return None
-        est, stderr, converged, blocks, _ = result
-        products = sum(b.products for b in blocks)
-    first, singular = blocks[0], torch.stack([b.singular for b in blocks]).any(0)
-    est = torch.where(singular, torch.full_like(est, -math.inf), est)
-    stderr = torch.where(singular, torch.zeros_like(stderr), stderr)
-    lower_out, upper_out = torch.stack([b.lower for b in blocks]).amin(0), torch.stack([b.upper for b in blocks]).amax(0)
-    steps = max(b.steps for b in blocks) if method in ("slq", "bidiag") else (
-        order if tol is None else max(b.order or 0 for b in blocks))
-    return LogdetEstimate(logdet=est, lambda_max=first.lambda_max, stderr=stderr, lower=lower_out, upper=upper_out,
-                          method=method, order=steps, probes=probes * len(blocks), products=products, damping=eps,
-                          damping_bias=_damping_bias(eps, first.theta_min - eps, d), grad_mode=grad_mode,
-                          variance_reduction=variance_reduction, converged=converged)
-
-
-def _max_order(tol: Tolerance, probes: int) -> int:  # the largest degree the product cap allows
-    return max(1, min(MAX_ORDER, tol.max_products // probes - 1))
-
-
-def _exact(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0, tol: Tolerance | None = None
-           ) -> LogdetEstimate:
-    """The dense path: log det of G (+ damping I) in float64; -inf for (numerically) singular rows."""
-    lam = torch.linalg.eigvalsh(((G + G.mT) / 2).to(torch.float64))
-    if damping:
-        G = G + damping * torch.eye(G.shape[-1], dtype=G.dtype, device=G.device)
-        bias = torch.log1p(damping / lam.detach()).sum(-1).to(dtype)
-    else:
-        bias = torch.zeros(G.shape[:-2], dtype=dtype, device=G.device)
-    ld = logdet_dense(G).to(dtype)
-    if not damping:
-        ld = torch.where(singular_rows(lam.detach(), dtype), torch.full_like(ld, -math.inf), ld)
-    zero = torch.zeros_like(ld).detach()
-    return LogdetEstimate(logdet=ld, lambda_max=lam[..., -1].to(dtype), stderr=zero,
-                          lower=lam[..., 0].detach().to(dtype) + damping, upper=lam[..., -1].detach().to(dtype) + damping,
-                          method="exact", order=None, probes=None, products=products,
-                          damping=float(damping), damping_bias=bias,
-                          converged=None if tol is None else torch.ones_like(ld, dtype=torch.bool))
-
-
-def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "chebyshev", order: int = 30,
+def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str | None = None, order: int = 30,
                   probes: int = 8, lower: float | Tensor | None = None, upper: float | Tensor | None = None,
                   power_iters: int = 20, generator: torch.Generator | int | None = None,
                   jvp_mode: str = "auto", damping: float = 0.0, grad_mode: str = "backprop",
@@ -210,9 +44,13 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
 
     Args:
         f: maps a batch (B, d) to (B, ...) with independent rows (an ``nn.Module`` in
-            eval mode, or any callable); output size per row D >= d.
+            eval mode, or any callable); output size per row D >= d. A module in training mode
+            holding dropout or batch norm is rejected (call ``.eval()``); an output that does not
+            depend on z (J v = 0 everywhere) or has no batch dimension is an error; errors raised
+            inside f under torch.func's transforms are re-raised naming f.
         z: (B, d) float32/float64 latent codes (CPU or CUDA).
-        method: ``"chebyshev"`` (Han et al. 2017), ``"taylor"`` (Boutsidis et al. 2017)
+        method: None (default): ``"chebyshev"`` for a fixed budget, ``"auto"`` when ``atol`` or
+            ``rtol`` is given. ``"chebyshev"`` (Han et al. 2017), ``"taylor"`` (Boutsidis et al. 2017)
             or ``"exact"`` (dense Jacobian, Cholesky of J^T J in float64: ground truth).
         order: polynomial degree; each degree costs one JVP+VJP over the probe block.
             Chebyshev's error falls like exp(-2 order / sqrt(b/a)): condition 1e2 needs
@@ -240,7 +78,7 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
             2021; chebyshev/taylor): of the ``probes`` vectors, probes//3 sketch p(G), whose
             range Q gets an exact trace, and the rest estimate the deflated remainder; the
             same number of vector products as plain Hutchinson, plus the sketch's recurrence
-            (``products`` counts block recurrences).
+            (``products`` counts vector products, the sketch's recurrence included).
 
     Accuracy you ask for (``atol``/``rtol``; ``sbp.numerics.tolerance``): the estimate aims at
     |error| <= atol + rtol |log det| per row with probability >= ``confidence`` (default 0.95;
@@ -260,9 +98,15 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     when cheaper, with the gate's products as P of its d columns. No graph is built when no gradient
     can flow (``f(z)`` does not require grad).
 
-    Singular metrics: a row whose bottom Ritz value is <= 10 eps(dtype) times its top one
-    (Lanczos has found a null direction) gets log det = -inf, as ``"exact"`` gives for a
-    Jacobian with (numerically) dependent columns; use ``damping`` for the regularized value.
+    What a row's value is (the contract): right within its stated uncertainty, flagged by a
+    RuntimeWarning that counts and names the rows (pointing at the caller's line), or an error.
+    ``stderr`` is the probe (Monte Carlo) error only; the polynomial methods' deterministic error is
+    bounded by ``bias_bound`` (warned when above ``stderr``); ``est.interval(confidence)`` is the
+    Student-t interval of the probe variance. Singular metrics (``sbp.numerics.singular``): a row is
+    -inf only when J is singular to working precision, sigma_min <= 10 eps(dtype) sigma_max, as
+    ``"exact"`` judges; G products resolve eigenvalues only to ~10 eps lambda_max, so slq / chebyshev /
+    taylor rows below that are re-checked on J (Golub-Kahan) and, if not singular, flagged
+    ``unresolved`` (use ``"bidiag"``, ``"exact"`` or float64); use ``damping`` for the regularized value.
 
     Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017) and
     ``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step) need no spectral
@@ -270,8 +114,9 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
     quadrature when order >= d) and report the extreme Ritz values as ``lower``/``upper``.
 
     Returns:
-        ``LogdetEstimate`` with ``logdet``, ``lambda_max``, ``stderr`` (all (B,)), the
-        interval, the number of operator products and (with a tolerance) ``converged``.
+        ``LogdetEstimate`` (fields documented there) with ``logdet``, ``lambda_max``, ``stderr``,
+        ``bias_bound`` (all (B,)), the interval, ``products`` (vector products per row, for every
+        method) and (with a tolerance) ``converged``.
 
     Example:
         >>> import torch, sbp
@@ -282,17 +127,30 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
         (3.584, 3.584)
     """
     check_latent(z)
-    _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
-    d = z.shape[1]
-    tol = make_tolerance(atol, rtol, confidence, max_products, d)
+    tol = make_tolerance(atol, rtol, confidence, max_products, z.shape[1])
+    method = resolve_method(method, tol is not None)
+    check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     check_tolerance_options(tol, variance_reduction)
-    exact = lambda G: _exact(G, products=d, dtype=z.dtype, damping=damping, tol=tol)  # noqa: E731
+    est = _metric_estimate(f, z, tol, method=method, order=order, probes=probes, lower=lower, upper=upper,
+                           power_iters=power_iters, generator=generator, jvp_mode=jvp_mode, damping=damping,
+                           grad_mode=grad_mode, variance_reduction=variance_reduction)
+    warn_estimate(est, tol)
+    return est
+
+
+def _metric_estimate(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance | None, *, method: str, order, probes,
+                     lower, upper, power_iters, generator, jvp_mode, damping, grad_mode, variance_reduction
+                     ) -> LogdetEstimate:
+    """``logdet_metric``'s dispatch: exact, auto (fixed budget or to a tolerance) or a stochastic method."""
+    d = z.shape[1]
+    exact = lambda G: exact_estimate(G, products=d, dtype=z.dtype, damping=damping, tol=tol)  # noqa: E731
     if method == "exact":
         return exact(metric_dense(f, z, jvp_mode=jvp_mode))
+    run = dict(order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters, generator=generator,
+               damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
     if method == "auto" and tol is not None:
         def pilot(op: MetricOperator) -> LogdetEstimate | None:
-            return _run(op, "slq", order, probes, lower, upper, power_iters, generator, damping, grad_mode,
-                        variance_reduction, tol, pilot_cost=AUTO_PRODUCT_COST)
+            return _run(op, "slq", pilot_cost=AUTO_PRODUCT_COST, **run)
         return _auto_to_tolerance(f, z, tol, exact, pilot, jvp_mode=jvp_mode, generator=generator, probes=probes,
                                   damping=damping)
     op = metric_operator(f, z, jvp_mode=jvp_mode)
@@ -300,8 +158,7 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str = "ch
         method = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=graph_wanted(op.output))
         if method == "exact":
             return exact(metric_dense(f, z, jvp_mode=jvp_mode))
-    return _run(op, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
-                variance_reduction, tol)
+    return _run(op, method, **run)
 
 
 def _auto_to_tolerance(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance, exact: Callable[[Tensor], LogdetEstimate],
@@ -322,16 +179,10 @@ def _auto_to_tolerance(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance,
     return est if est is not None else exact(metric_dense_completing(f, z, V, JV, op=columns))
 
 
-def _run(op: MetricOperator, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
-         variance_reduction, tol, pilot_cost=None) -> LogdetEstimate | None:
+def _run(op: MetricOperator, method: str, pilot_cost: float | None = None, **kw) -> LogdetEstimate | None:
     out = op.output
-    est = _estimate(op.matvec, op.batch, op.dim, out.dtype, out.device, method=method, order=order, probes=probes,
-                    lower=lower, upper=upper, power_iters=power_iters, generator=generator, damping=damping,
-                    grad_mode=grad_mode, jvp=op.jvp, vjp=op.vjp, variance_reduction=variance_reduction, tol=tol,
-                    pilot_cost=pilot_cost)
-    if est is not None and tol is not None:
-        warn_unconverged(est, tol)
-    return est
+    return stochastic_estimate(op.matvec, op.batch, op.dim, out.dtype, out.device, method=method, jvp=op.jvp,
+                               vjp=op.vjp, pilot_cost=pilot_cost, **kw)
 
 
 def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int = 30, probes: int = 8,
@@ -345,16 +196,18 @@ def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int
     For callers that wrap the products of ``sbp.numerics.jacobian.metric_operator`` (for
     example to count them); ``method`` is a stochastic one ("exact" and "auto" need ``f``).
     """
-    _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
+    check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     if method in ("exact", "auto"):
         raise ValueError(f"logdet_operator takes a stochastic method, got {method!r}: use logdet_metric(f, z)")
     tol = make_tolerance(atol, rtol, confidence, max_products, op.dim)
     check_tolerance_options(tol, variance_reduction)
-    return _run(op, method, order, probes, lower, upper, power_iters, generator, damping, grad_mode,
-                variance_reduction, tol)
+    est = _run(op, method, order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters,
+               generator=generator, damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
+    warn_estimate(est, tol)
+    return est
 
 
-def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev", order: int = 30,
+def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str | None = None, order: int = 30,
            probes: int = 8, lower: float | Tensor | None = None, upper: float | Tensor | None = None,
            power_iters: int = 20, generator: torch.Generator | int | None = None,
            dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
@@ -363,38 +216,62 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str = "chebyshev
            max_products: int | None = None) -> LogdetEstimate:
     """The estimators of ``logdet_metric`` for any batched SPD operator.
 
-    ``matvec`` maps a block (P, batch, dim) to G applied to each vector, same shape;
-    e.g. ``lambda v: v @ A`` for one symmetric positive definite ``A``. Other arguments
-    as in ``logdet_metric``; ``method="bidiag"`` needs J and J^T separately and is only
-    available through ``logdet_metric``. ``"exact"`` applies G to the dim unit vectors (one
-    block product); ``"auto"`` compares products with G one to one.
+    ``matvec`` maps a block (P, batch, dim) to G applied to each vector, same shape (checked at every call);
+    e.g. ``lambda v: v @ A`` for one symmetric positive definite ``A``. Other arguments as in
+    ``logdet_metric`` (``method=None``: chebyshev, or auto with a tolerance); ``method="bidiag"`` needs J
+    and J^T separately and is only available through ``logdet_metric``. ``"exact"`` applies G to the dim
+    unit vectors (dim products per row); ``"auto"`` compares products with G one to one. A G that is not
+    symmetric positive semi-definite (a clearly negative Ritz value or eigenvalue) raises ValueError; rows
+    with lambda_min <= 10 eps lambda_max (G's own precision) are singular: -inf, with a RuntimeWarning.
     """
-    _check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
-    if method == "bidiag":
-        raise ValueError("method='bidiag' needs products with J and J^T separately; logdet() only has "
-                         "G = J^T J: use logdet_metric(f, z, method='bidiag') or method='slq'")
     check_positive_int(dim, "dim")
     check_positive_int(batch, "batch")
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     tol = make_tolerance(atol, rtol, confidence, max_products, dim)
+    method = resolve_method(method, tol is not None)
+    check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
+    if method == "bidiag":
+        raise ValueError("method='bidiag' needs products with J and J^T separately; logdet() only has "
+                         "G = J^T J: use logdet_metric(f, z, method='bidiag') or method='slq'")
     check_tolerance_options(tol, variance_reduction)
-    kw = dict(order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters, generator=generator,
-              damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
-    if method == "auto" and tol is not None and auto_pilot_steps(dim, probes, 1.0) > 0:
-        est = _estimate(matvec, batch, dim, dtype, device, method="slq", pilot_cost=1.0, **kw)
-        method = "exact" if est is None else "slq"
+    est = _operator_estimate(_checked_matvec(matvec, (batch, dim)), batch, dim, dtype, device, method, tol,
+                             order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters,
+                             generator=generator, damping=damping, grad_mode=grad_mode,
+                             variance_reduction=variance_reduction)
+    warn_estimate(est, tol, operator="G")
+    return est
+
+
+def _checked_matvec(matvec: Matvec, shape: tuple[int, int]) -> Matvec:
+    """``matvec`` with its output checked: a tensor of the input block's shape (P, batch, dim)."""
+    def checked(v: Tensor) -> Tensor:
+        out = matvec(v)
+        if not isinstance(out, Tensor) or out.shape != v.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"matvec must map a block (P, batch, dim) = {tuple(v.shape)} to G applied to each "
+                             f"vector, of the same shape; got {got} (batch={shape[0]}, dim={shape[1]}: e.g. "
+                             "lambda v: v @ A for a symmetric A)")
+        return out
+    return checked
+
+
+def _operator_estimate(matvec: Matvec, batch: int, dim: int, dtype, device, method: str, tol: Tolerance | None,
+                       **kw) -> LogdetEstimate:
+    """``logdet``'s dispatch: auto (to a tolerance: an SLQ pilot; fixed budget: ``auto_operator_method``), exact
+    (G from the unit vectors) or a stochastic method."""
+    if method == "auto" and tol is not None and auto_pilot_steps(dim, kw["probes"], 1.0) > 0:
+        est = stochastic_estimate(matvec, batch, dim, dtype, device, method="slq", pilot_cost=1.0, tol=tol, **kw)
         if est is not None:
-            warn_unconverged(est, tol)
             return est
-    elif method == "auto":  # exact needs dim products with G, the estimator power_iters + 1 + order probes
-        method = "exact" if tol is not None or dim <= power_iters + 1 + order * probes else "chebyshev"
+        method = "exact"
+    elif method == "auto":
+        method = "exact" if tol is not None else auto_operator_method(dim, order=kw["order"], probes=kw["probes"],
+                                                                      power_iters=kw["power_iters"])
     if method == "exact":
         eye = torch.eye(dim, dtype=dtype, device=device)[:, None, :].expand(-1, batch, -1)
         G = matvec(eye).permute(1, 2, 0)  # (batch, dim, dim), column i = G e_i
-        return _exact(G, products=1, dtype=dtype, damping=damping, tol=tol)
-    est = _estimate(matvec, batch, dim, dtype, device, method=method, **kw)
-    if tol is not None:
-        warn_unconverged(est, tol)
-    return est
+        check_dense_operator(G)
+        return exact_estimate(G, products=dim, dtype=dtype, damping=kw["damping"], tol=tol, of_operator=True)
+    return stochastic_estimate(matvec, batch, dim, dtype, device, method=method, tol=tol, **kw)

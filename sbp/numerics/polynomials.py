@@ -22,7 +22,7 @@ from torch import Tensor
 
 __all__ = ["chebyshev_log_coeffs", "chebyshev_eval", "chebyshev_derivative_coeffs", "taylor_log_coeffs",
            "taylor_eval", "LogPolynomial", "log_polynomial", "poly_basis", "poly_apply", "poly_quadratic",
-           "poly_error_bound"]
+           "poly_error_bound", "poly_error_at_lower"]
 
 
 def chebyshev_log_coeffs(order: int, lower: Tensor, upper: Tensor) -> Tensor:
@@ -191,3 +191,17 @@ def poly_error_bound(p: LogPolynomial, points: int = 2049) -> Tensor:
     else:
         approx = taylor_eval(p.order, x, b)
     return (approx - torch.log(x)).abs().amax(-1).to(p.coeffs.dtype)
+
+
+def poly_error_at_lower(p: LogPolynomial) -> Tensor:
+    """|log a - p(a)| (B,) at the interval's lower end a, in float64: the sup-norm error of ``poly_error_bound``
+    at O(order) cost. Taylor's remainder sum_{k > n} (1 - x/b)^k / k is positive and decreasing on [a, b], so
+    its maximum is at a; Chebyshev's interpolation error of log is largest at a too (log's singularity at 0
+    lies nearest to it; tests/test_polynomials.py checks it against the grid for kappa 1.5-1e8, orders 1-200,
+    to rounding)."""
+    a, b = p.a.to(torch.float64), p.b.to(torch.float64)
+    if p.method == "chebyshev":
+        approx = chebyshev_eval(p.coeffs.to(torch.float64), a[:, None], a, b)[:, 0]
+    else:
+        approx = taylor_eval(p.order, a[:, None], b)[:, 0]
+    return (approx - torch.log(a)).abs().to(p.coeffs.dtype)

@@ -49,11 +49,13 @@ def _check_spd(theta: Tensor) -> None:
 
 
 class _QuadLog(torch.autograd.Function):
-    """e1^T log(T) e1 for SPD T (..., k, k)."""
+    """e1^T log(T) e1 for SPD T (..., k, k); Ritz values clamped below at ``floor`` (...,) if given."""
 
     @staticmethod
-    def forward(ctx, T: Tensor) -> Tensor:
+    def forward(ctx, T: Tensor, floor: Tensor | None = None) -> Tensor:
         theta, S = eigh_tridiagonal(T)
+        if floor is not None:
+            theta = torch.maximum(theta, floor.to(theta)[..., None])
         _check_spd(theta)
         q = S[..., 0, :]
         ctx.save_for_backward(theta, S)
@@ -64,7 +66,7 @@ class _QuadLog(torch.autograd.Function):
         theta, S = ctx.saved_tensors
         q = S[..., 0, :]
         inner = _divided_log(theta) * q[..., :, None] * q[..., None, :]
-        return g[..., None, None] * (S @ inner @ S.mT)
+        return g[..., None, None] * (S @ inner @ S.mT), None
 
 
 class _QuadLogGram(torch.autograd.Function):
@@ -88,9 +90,10 @@ class _QuadLogGram(torch.autograd.Function):
         return g[..., None, None] * (2 * Bm @ W)  # dT = dB^T B + B^T dB
 
 
-def quad_log(T: Tensor) -> Tensor:
-    """e1^T log(T) e1 for batched SPD ``T`` (..., k, k); differentiable (Daleckii-Krein backward)."""
-    return _QuadLog.apply(T)
+def quad_log(T: Tensor, floor: Tensor | None = None) -> Tensor:
+    """e1^T log(T) e1 for batched SPD ``T`` (..., k, k); differentiable (Daleckii-Krein backward). ``floor``
+    (...,): a lower clamp of the Ritz values (rows whose bottom G products cannot resolve)."""
+    return _QuadLog.apply(T, floor)
 
 
 def quad_log_gram(Bm: Tensor) -> Tensor:
@@ -153,11 +156,13 @@ def gauss_radau_log(kr: Krylov, node: Tensor) -> Tensor:
         return torch.where(beta > 0, norm2 * value, norm2 * quad_log(T))
 
 
-def quadrature(kr: Krylov, *, need_solve: bool = False) -> Quadrature:
+def quadrature(kr: Krylov, *, need_solve: bool = False, floor: Tensor | None = None) -> Quadrature:
     """Gauss quadrature of every probe's v^T log(G) v from its recurrence (differentiable), its Ritz
-    values and top Ritz vector, and w ~ G^{-1} v from the same basis (the CG/LSQR iterate) if asked."""
+    values and top Ritz vector, and w ~ G^{-1} v from the same basis (the CG/LSQR iterate) if asked.
+    ``floor`` (B,): Lanczos Ritz values below it are raised to it (see ``quad_log``)."""
     if kr.bidiag is None:
-        values = kr.norm * kr.norm * quad_log(kr.tridiag())
+        fl = None if floor is None else floor.expand(kr.alphas.shape[:2])
+        values = kr.norm * kr.norm * quad_log(kr.tridiag(), fl)
     else:
         diag, sup = kr.bidiag
         Bm = torch.diag_embed(diag) + (torch.diag_embed(sup, 1) if sup.shape[-1] else 0)

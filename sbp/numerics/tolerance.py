@@ -17,7 +17,6 @@ Products are capped (``max_products`` vector products per row); rows that miss g
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,10 +27,11 @@ from sbp.numerics.estimators import Block
 from sbp.numerics.krylov import Krylov
 from sbp.numerics.polynomials import log_polynomial, poly_error_bound
 from sbp.numerics.quadrature import gauss_log, gauss_radau_log, ritz_values
+from sbp.numerics.singular import extreme_ritz
 from sbp.numerics.trace import interval_halfwidth
 
 __all__ = ["Tolerance", "make_tolerance", "run_to_tolerance", "BracketStop", "order_for_tolerance",
-           "QUADRATURE_SHARE", "FIRST_CHECK", "check_tolerance_options", "warn_unconverged"]
+           "QUADRATURE_SHARE", "FIRST_CHECK", "check_tolerance_options"]
 
 QUADRATURE_SHARE = 0.25  # of each row's tolerance, for the bias bound of the quadrature / polynomial
 MAX_ORDER = 4096
@@ -74,15 +74,6 @@ def check_tolerance_options(tol: Tolerance | None, variance_reduction: str) -> N
     if tol is not None and variance_reduction != "none":
         raise ValueError(f"variance_reduction={variance_reduction!r} takes a fixed budget; with atol/rtol use "
                          "variance_reduction='none' (Hutchinson blocks adapt to the tolerance)")
-
-
-def warn_unconverged(est, tol: Tolerance) -> None:
-    """One RuntimeWarning naming the rows of a ``LogdetEstimate`` whose tolerance was not met."""
-    if est.converged is not None and not bool(est.converged.all()):
-        rows = (~est.converged).nonzero().flatten().tolist()
-        warnings.warn(f"logdet: the tolerance atol={tol.atol:g}, rtol={tol.rtol:g} (confidence {tol.confidence:g}) "
-                      f"was not met for rows {rows[:10]} within max_products={tol.max_products} vector products per "
-                      "row; see LogdetEstimate.converged and stderr", RuntimeWarning, stacklevel=3)
 
 
 def _checkpoints(k: int) -> bool:
@@ -147,8 +138,8 @@ class BracketStop:
             tgt = self.target if self.target is not None else self.tol.target(gauss.mean(0))
             self.abandoned = self.give_up(gauss, tgt, k)
             return torch.ones_like(kr.done) if self.abandoned else kr.done
-        theta, _ = ritz_values(kr)
-        singular = theta[..., 0].amin(0) <= self.singular_rtol * theta[..., -1].amax(0)
+        tmin, tmax = extreme_ritz(kr)  # from B_k's singular values for Golub-Kahan
+        singular = tmin <= self.singular_rtol * tmax
         gauss, width = bracket_width(kr, self.lower, self.shrink)
         self.width = torch.where(kr.done, self.width, torch.where(singular[None], torch.zeros_like(width), width))
         tgt = self.target if self.target is not None else self.tol.target(gauss.mean(0))
@@ -175,16 +166,22 @@ def polynomial_bias(block: Block, method: str, order: int, d: int) -> Tensor:
     return d * poly_error_bound(log_polynomial(method, order, block.lower, block.upper, block.lower.dtype))
 
 
+def _any_unresolved(blocks: list[Block], singular: Tensor) -> Tensor:
+    flags = [b.unresolved for b in blocks if b.unresolved is not None]
+    return torch.stack(flags).any(0) & ~singular if flags else torch.zeros_like(singular)
+
+
 def run_to_tolerance(run_block: Callable[[Tensor | None], tuple[Block, Tensor]], tol: Tolerance, probes: int, *,
                      pilot: Callable[[Block, Tensor, Tensor], bool] | None = None
-                     ) -> tuple[Tensor, Tensor, Tensor, list[Block], int] | None:
+                     ) -> tuple[Tensor, Tensor, Tensor, list[Block], int, Tensor] | None:
     """Blocks of ``probes`` probes until every row's t-interval plus quadrature bias fits its tolerance.
 
     ``run_block(target)`` runs one block (``target`` (B,): the rows' tolerance from the estimate so
     far, None for the first) and returns it with its bias bound per probe (B,), or (None, None) when
-    auto's pilot abandoned it (None is then returned). Returns (estimate,
-    standard error, converged, blocks, vector products per row). ``pilot(block, bias, target)``, called
-    after the first block, returns False to abandon the run (None is returned)."""
+    auto's pilot abandoned it (None is then returned). Returns (estimate, standard error, converged, blocks,
+    vector products per row, bias bound (B,): the blocks' mean). ``pilot(block, bias, target)``, called after
+    the first block, returns False to abandon the run (None is returned). Unresolved rows
+    (``sbp.numerics.singular``) are never converged: no bound holds for them."""
     values, biases, blocks, products = [], [], [], 0
     target = None
     while True:
@@ -194,17 +191,18 @@ def run_to_tolerance(run_block: Callable[[Tensor | None], tuple[Block, Tensor]],
         values.append(block.values)
         biases.append(bias)
         blocks.append(block)
-        products += block.products * probes
+        products += block.products
         q = torch.cat(values)
         n = q.shape[0]
         est = q.mean(0)
         stderr = (q.std(0) / math.sqrt(n)).detach() if n > 1 else torch.full_like(est, math.nan).detach()
-        bound = torch.stack(biases).mean(0) + interval_halfwidth(stderr, n, tol.confidence)
+        bias_bound = torch.stack(biases).mean(0)
+        bound = bias_bound + interval_halfwidth(stderr, n, tol.confidence)
         target = tol.target(est)
         if pilot is not None and len(blocks) == 1 and not pilot(block, bias, target):
             return None
         singular = torch.stack([b.singular for b in blocks]).any(0)
-        converged = (bound <= target) | singular
-        per_block = block.products * probes
-        if bool(converged.all()) or products + per_block > tol.max_products:
-            return est, stderr, converged, blocks, products
+        unresolved = _any_unresolved(blocks, singular)
+        converged = ((bound <= target) | singular) & ~unresolved  # unresolved rows: no bound holds
+        if bool((converged | unresolved).all()) or products + block.products > tol.max_products:
+            return est, stderr, converged, blocks, products, bias_bound

@@ -36,7 +36,8 @@ def error_sweep(f: Callable[[Tensor], Tensor], z: Tensor, *, methods: Sequence[s
 
     Returns one row per (method, order) with the mean relative error, its standard error
     over the (rows x seeds) samples, the mean Hutchinson standard error relative to
-    |exact| (the probe-noise floor), the number of operator products, and, when the
+    |exact| (the probe-noise floor), the operator products per probe (block products:
+    ``est.products / probes``, the unit of the tables before products became vector products), and, when the
     exact ``eigenvalues`` (B, d) are given, the polynomial's own relative error
     ``poly_error`` (no probe noise, see ``polynomial_logdet``).
     """
@@ -54,7 +55,7 @@ def error_sweep(f: Callable[[Tensor], Tensor], z: Tensor, *, methods: Sequence[s
                 noise.append(est.stderr / exact.abs().clamp_min(1.0))
                 if eigenvalues is not None:
                     poly.append(relative_error(polynomial_logdet(est, eigenvalues), exact.double()))
-                products = est.products
+                products = round(est.products / probes)
             e = torch.cat(errs).double()
             rows.append({"method": method, "order": int(order), "probes": int(probes),
                          "rel_error": e.mean().item(), "rel_error_se": (e.std() / e.numel() ** 0.5).item(),
