@@ -7,7 +7,8 @@ import torch
 import sbp.experiments.density2d.energies as E
 import sbp.experiments.density2d.fit as D
 from sbp.experiments.density2d.fit_quality import folded_share, tv_density_grid, tv_distance
-from sbp.experiments.density2d.evaluate import evaluate_forward, evaluate_reverse, kl_target_met, sample_grid
+from sbp.experiments.density2d.evaluate import (evaluate_forward, evaluate_reverse, forward_goals, kl_target_met,
+                                               sample_grid)
 
 
 def test_kl_target_met_known_answers_and_bad_input():
@@ -136,5 +137,15 @@ def test_evaluate_forward_matches_the_notebook_cell():
     assert metrics["tv_estimator"] == tv_density_grid(grid["chebyshev"], "ring8")
     assert metrics["tv_exact"] == tv_density_grid(grid["exact"], "ring8") and 0 < metrics["tv_exact"] <= 1
     assert np.array_equal(grids["estimator"], grid["chebyshev"]) and np.array_equal(grids["exact"], grid["exact"])
+    assert metrics["tv_unnormalized_exact"] == tv_density_grid(grid["exact"], "ring8", normalize=False)
+    assert metrics["kl_normalized_estimator_stderr"] == ev["chebyshev"]["kl_stderr"]
+    assert metrics["folded_exact"] == folded_share(ex.model, box=E.BOX) and 0 <= metrics["folded_estimator"] <= 1
     assert np.array_equal(samples["model"], _grid_samples_as_in_notebook_02(grid["chebyshev"], 400, 2001))
     assert np.array_equal(samples["target"], E.sample_target("ring8", 400, generator=3001).numpy())
+
+
+def test_forward_goals_flags():
+    m = dict(tv_estimator=0.14, tv_exact=0.12, model_mass_on_box_estimator=0.999, model_mass_on_box_exact=1.0004)
+    assert forward_goals(m, 0.15) == dict(goal_tv=0.15, goal_tv_met=True, goal_mass_met=True, goal_gap_met=True)
+    folded = dict(m, model_mass_on_box_estimator=2.5, tv_exact=0.08)
+    assert forward_goals(folded, 0.1) == dict(goal_tv=0.1, goal_tv_met=False, goal_mass_met=False, goal_gap_met=False)

@@ -86,6 +86,21 @@ def test_short_forward_kl_run_lowers_loss():
     assert d.mean().item() > 4 * d.std().item() / math.sqrt(d.numel())
 
 
+def test_forward_kl_trains_the_invertible_model_and_records_it_in_the_config():
+    from sbp.models.iresnet2d import InvertibleResNet2d
+    kw = dict(iterations=40, lr=5e-3, batch=128, width=16, blocks=2, activation="elu", seed=0, show_progress=False)
+    r = D.fit_forward_kl("ring8", method="chebyshev", model="invertible", scale=0.8, **kw)
+    assert isinstance(r.model, InvertibleResNet2d) and r.model.scale == 0.8
+    assert r.config["model"] == "invertible" and r.config["scale"] == 0.8
+    assert r.loss[-10:].mean() < r.loss[:10].mean()
+    # the paper's model keeps the configuration it always had (no model key), so old checkpoints resume
+    assert "model" not in D.fit_forward_kl("ring8", iterations=1, show_progress=False).config
+    with pytest.raises(ValueError, match="unknown model 'flow'"):
+        D.fit_forward_kl("ring8", iterations=1, model="flow")
+    with pytest.raises(ValueError, match="not 1-Lipschitz"):
+        D.fit_forward_kl("ring8", iterations=1, model="invertible", activation="silu")
+
+
 def test_identity_model_kl_oracles():
     # f = identity: q = N(0, I). KL(N(0,I) || ring8) and KL(ring8 || N(0,I)) have no closed form, but with
     # the identity the exact log det is 0 and reverse_kl must equal mean[log N(z) + U(z)] + log Z.

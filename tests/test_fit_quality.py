@@ -74,3 +74,32 @@ def test_folded_share_counts_the_codes_beyond_a_fold():
     assert folded_share(lambda v: torch.stack([v[:, 0], v[:, 1].abs()], 1), z) == pytest.approx(float((z[:, 1] < 0).double().mean()))
     with pytest.raises(ValueError, match=r"\(N, 2\)"):
         folded_share(lambda v: v, torch.zeros(3, 3, dtype=torch.float64))
+
+
+def test_tv_of_a_density_grid_not_renormalized_counts_the_missing_and_the_excess_mass():
+    from sbp.experiments.density2d.energies import grid, target_log_density
+    pts, _, _ = grid(n=200)
+    lq = target_log_density("ring8", pts).reshape(200, 200)
+    assert tv_density_grid(lq, "ring8", normalize=False) < 1e-3
+    # half the mass (q / 2): renormalized TV 0, not renormalized 1/2 (sum_b p_b / 2 + 1/2) / 2 = 1/2
+    half = lq - math.log(2.0)
+    assert tv_density_grid(half, "ring8") < 1e-3
+    assert tv_density_grid(half, "ring8", normalize=False) == pytest.approx(0.5, abs=1e-3)
+    # three times the mass (a folding g): (2 + 2) / 2 = 2
+    assert tv_density_grid(lq + math.log(3.0), "ring8", normalize=False) == pytest.approx(2.0, abs=3e-3)
+
+
+def test_folded_share_on_a_box_is_the_share_covered_more_than_once():
+    from sbp.experiments.density2d.fit_quality import folded_share
+    assert folded_share(lambda v: 2.0 * v + 1.0, box=(-4.0, 4.0)) == 0.0
+    rot = torch.tensor([[0.6, -0.8], [0.8, 0.6]], dtype=torch.float64)
+    assert folded_share(lambda v: torch.tanh(v / 3) @ rot.T, box=(-4.0, 4.0)) == 0.0  # injective, not linear
+    # (x1, |x2|): every point shares its image with its mirror
+    assert folded_share(lambda v: torch.stack([v[:, 0], v[:, 1].abs()], 1), box=(-4.0, 4.0)) == 1.0
+    # folded at x2 = 2: x2 in [2, 4] lands on [0, 2], so [0, 4] (half the box) is covered twice
+    fold = lambda v: torch.stack([v[:, 0], torch.minimum(v[:, 1], 4.0 - v[:, 1])], 1)
+    assert folded_share(fold, box=(-4.0, 4.0)) == pytest.approx(0.5, abs=0.02)
+    with pytest.raises(ValueError, match="exactly one of z"):
+        folded_share(fold, torch.zeros(3, 2, dtype=torch.float64), box=(-4.0, 4.0))
+    with pytest.raises(ValueError, match="mesh"):
+        folded_share(fold, box=(-4.0, 4.0), mesh=1)

@@ -20,7 +20,7 @@ from sbp.experiments.density2d.energies import BOX, SPLIT_WINDOWS, sample_energy
 from sbp.experiments.density2d.fit import FitResult, forward_kl, model_log_density_grid, reverse_kl
 from sbp.experiments.density2d.fit_quality import folded_share, tv_density_grid, tv_distance
 
-__all__ = ["kl_target_met", "sample_grid", "evaluate_reverse", "evaluate_forward"]
+__all__ = ["kl_target_met", "sample_grid", "evaluate_reverse", "evaluate_forward", "forward_goals"]
 
 
 def kl_target_met(kl_estimator: float, kl_exact: float, atol: float = 0.05, rtol: float = 0.1) -> bool:
@@ -123,17 +123,19 @@ def evaluate_reverse(estimator: FitResult, exact: FitResult, energy: str, *, n: 
 
 
 def evaluate_forward(estimator: FitResult, exact: FitResult, target: str, *, n: int, kl_seed: int,
-                     sample_seed: int, target_seed: int, grid_n: int = 200, box: tuple[float, float] = BOX
-                     ) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+                     sample_seed: int, target_seed: int, grid_n: int = 200, box: tuple[float, float] = BOX,
+                     fold_mesh: int = 80) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Figure 2's numbers for one target: KL(p || q) of both models, q's mass M on the box, KL(p || q / M).
 
     KL by ``forward_kl`` over the same n target samples (seeded ``kl_seed``); log q and M on the
     ``grid_n`` x ``grid_n`` grid of the box (``model_log_density_grid``); KL(p || q / M) = KL(p || q)
-    + log M (q renormalized on the box, where p lives; M > 1 when g folds), each with
-    ``kl_target_met``; the binned total variation between q / M and the target on 40 x 40 bins
-    (``tv_density_grid``, ``tv_<who>``). Samples: n draws of the estimator-trained q by ``sample_grid`` (generator
-    seeded ``sample_seed``) and n exact target samples (seeded ``target_seed``). Returns (metrics,
-    samples ``{"model", "target"}``, log q grids ``{"estimator", "exact"}``).
+    + log M (q renormalized on the box, where p lives; M > 1 when g folds; the same standard error, M
+    being a quadrature), each with ``kl_target_met``; the binned total variation to the target on 40 x 40
+    bins of q / M (``tv_<who>``) and of q as it is (``tv_unnormalized_<who>``: mass missing from the box
+    or beyond one counts, ``tv_density_grid(normalize=False)``); the share of the box that g covers more
+    than once (``folded_<who>``, ``folded_share`` on a ``fold_mesh`` mesh). Samples: n draws of the
+    estimator-trained q by ``sample_grid`` (generator seeded ``sample_seed``) and n exact target samples
+    (seeded ``target_seed``). Returns (metrics, samples ``{"model", "target"}``, log q grids ``{"estimator", "exact"}``).
     """
     _check_pair(estimator, exact, "forward", n)
     ev, grids, mass = {}, {}, {}
@@ -145,11 +147,27 @@ def evaluate_forward(estimator: FitResult, exact: FitResult, target: str, *, n: 
     metrics = dict(kl_estimator=k_est, kl_estimator_stderr=ev["estimator"]["kl_stderr"], kl_exact=k_ex,
                    kl_exact_stderr=ev["exact"]["kl_stderr"], model_mass_on_box_estimator=mass["estimator"],
                    model_mass_on_box_exact=mass["exact"], kl_normalized_estimator=kn_est,
-                   kl_normalized_exact=kn_ex, target_met_normalized=kl_target_met(kn_est, kn_ex),
+                   kl_normalized_estimator_stderr=ev["estimator"]["kl_stderr"], kl_normalized_exact=kn_ex,
+                   kl_normalized_exact_stderr=ev["exact"]["kl_stderr"],
+                   target_met_normalized=kl_target_met(kn_est, kn_ex),
                    target_met=kl_target_met(k_est, k_ex), **_training_summary(estimator, exact))
-    for k in ("estimator", "exact"):
+    for k, run in (("estimator", estimator), ("exact", exact)):
         metrics[f"tv_{k}"] = tv_density_grid(grids[k], target, box=box)
+        metrics[f"tv_unnormalized_{k}"] = tv_density_grid(grids[k], target, box=box, normalize=False)
+        metrics[f"folded_{k}"] = folded_share(run.model, box=box, mesh=fold_mesh)
     g = torch.Generator().manual_seed(sample_seed)
     samples = {"model": sample_grid(grids["estimator"], n, generator=g, box=box).numpy(),
                "target": sample_target(target, n, generator=target_seed).numpy()}
     return metrics, samples, grids
+
+
+def forward_goals(metrics: dict, tv_goal: float, *, mass: tuple[float, float] = (0.97, 1.0), gap: float = 0.03
+                  ) -> dict:
+    """Figure 2's goals on ``evaluate_forward``'s metrics: the estimator-trained TV(q / M, p) <= ``tv_goal``,
+    both models' mass on the box in ``mass`` (up to 1e-3 above, the quadrature's error), and the estimator-trained
+    TV within ``gap`` of the exact-trained one. Returns the three flags and the goal, as metric fields."""
+    lo, hi = mass
+    masses = (metrics["model_mass_on_box_estimator"], metrics["model_mass_on_box_exact"])
+    return dict(goal_tv=tv_goal, goal_tv_met=bool(metrics["tv_estimator"] <= tv_goal),
+                goal_mass_met=bool(all(lo <= m <= hi + 1e-3 for m in masses)),
+                goal_gap_met=bool(abs(metrics["tv_estimator"] - metrics["tv_exact"]) <= gap))

@@ -12,6 +12,7 @@ exact log-likelihood (``relative_error``). Training checkpoints atomically and r
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -27,13 +28,14 @@ from sbp.numerics.checks import check_finite_logdet
 from sbp.numerics.density import log_normal
 from sbp.experiments.density2d.energies import BOX, ENERGIES, grid, log_normalizer, sample_target, target_log_density, TARGETS
 from sbp.numerics.logdet import METHODS, logdet_metric
+from sbp.models.iresnet2d import InvertibleResNet2d
 from sbp.models.resnet2d import ResNet2d
 from sbp.infra.checkpoint import resume_checkpoint, save_checkpoint, spec_mismatch
 from sbp.infra.progress import progress
 from sbp.infra.training import cosine_lr, cpu_threads
 from sbp.numerics.errors import relative_error
 
-__all__ = ["FitResult", "spectral_penalty", "anneal_beta", "box_wall", "fit_reverse_kl",
+__all__ = ["FitResult", "MODELS", "make_model", "spectral_penalty", "anneal_beta", "box_wall", "fit_reverse_kl",
            "fit_forward_kl", "reverse_kl", "forward_kl", "exact_logdet", "model_log_density_grid", "cosine_lr"]
 
 
@@ -41,11 +43,24 @@ _SINGULAR_HINT = ("the model folds the plane onto a line at these batch rows; tr
                   "infinite loss (a smaller lr, or damping > 0 in sbp.logdet_metric for the regularized value)")
 
 
+MODELS = ("paper", "invertible")  # ResNet2d (Section 3, folds) and InvertibleResNet2d (ours, cannot fold)
+
+
+def make_model(model: str, *, width: int, blocks: int, activation: str, seed: int, scale: float = 0.9
+               ) -> ResNet2d | InvertibleResNet2d:
+    """The 2-D map to train: ``"paper"`` (``ResNet2d``) or ``"invertible"`` (``InvertibleResNet2d``, c = ``scale``)."""
+    if model == "paper":
+        return ResNet2d(width=width, blocks=blocks, activation=activation, seed=seed)
+    if model == "invertible":
+        return InvertibleResNet2d(width=width, blocks=blocks, scale=scale, activation=activation, seed=seed)
+    raise ValueError(f"unknown model {model!r}; choose one of {MODELS}")
+
+
 @dataclass
 class FitResult:
     """A trained model and its per-iteration history (numpy arrays of length ``iterations``)."""
 
-    model: ResNet2d
+    model: ResNet2d | InvertibleResNet2d
     method: str
     loss: np.ndarray
     rel_error: np.ndarray  # nan where not monitored (method="exact")
@@ -252,37 +267,43 @@ def fit_forward_kl(target: str, *, method: str = "chebyshev", iterations: int = 
                    lr: float = 1e-3, lr_final: float | None = None, order: int = 10, probes: int = 2,
                    power_iters: int = 2, seed: int = 0, jvp_mode: str = "reverse", grad_mode: str = "backprop",
                    width: int = 32, blocks: int = 4,
-                   activation: str = "leaky_relu", monitor: bool | int = True,
+                   activation: str = "leaky_relu", model: str = "paper", scale: float = 0.9,
+                   monitor: bool | int = True,
                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 200,
                    show_progress: bool = True) -> FitResult:
     """Figure 2: fit g: data -> latent by maximum likelihood on fresh exact samples of ``target``.
 
     Loss per batch x ~ p: -mean[log p_Z(g(x)) + 1/2 logdet(J_g^T J_g)]. The model is
-    ``ResNet2d(width=width, blocks=blocks, activation=activation, seed=seed)``.
+    ``make_model(model, width=width, blocks=blocks, activation=activation, seed=seed, scale=scale)``:
+    the paper's ``ResNet2d`` (default) or ``"invertible"``, ours, whose q integrates to one.
     """
     _check_common(method, iterations, batch, lr, order, probes, lr_final, monitor)
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
-    model = ResNet2d(width=width, blocks=blocks, activation=activation, seed=seed)
+    net = make_model(model, width=width, blocks=blocks, activation=activation, seed=seed, scale=scale)
     kw = dict(jvp_mode=jvp_mode) if method == "exact" else dict(order=order, probes=probes, power_iters=power_iters,
                                                                jvp_mode=jvp_mode, grad_mode=grad_mode)
 
+    once = getattr(net, "normalized_once", contextlib.nullcontext)  # the invertible model's weights once a step
+
     def step(gen: torch.Generator, probe_gen: torch.Generator, it: int):
         x = sample_target(target, batch, generator=gen)
-        est = logdet_metric(model, x, method=method, generator=probe_gen, **kw)
-        check_finite_logdet(est.logdet.detach(), it, _SINGULAR_HINT)
-        ll = log_normal(model(x)) + 0.5 * est.logdet
+        with once():
+            est = logdet_metric(net, x, method=method, generator=probe_gen, **kw)
+            check_finite_logdet(est.logdet.detach(), it, _SINGULAR_HINT)
+            ll = log_normal(net(x)) + 0.5 * est.logdet
         rel = None
         if _monitored(monitor, it) and method != "exact":
             with torch.no_grad():
-                ll_exact = log_normal(model(x)) + 0.5 * exact_logdet(model, x)
+                ll_exact = log_normal(net(x)) + 0.5 * exact_logdet(net, x)
             rel = relative_error(ll.detach(), ll_exact).mean()
         return -ll.mean(), ll.new_zeros(()), rel
 
     config = dict(kind="forward", target=target, method=method, iterations=iterations, batch=batch, lr=lr,
                   lr_final=lr_final, order=order, probes=probes, power_iters=power_iters, jvp_mode=jvp_mode,
-                  seed=seed, **_added_config(width, blocks, activation, grad_mode))
-    return _train(model, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
+                  seed=seed, **_added_config(width, blocks, activation, grad_mode),
+                  **({} if model == "paper" else dict(model=model, scale=scale)))
+    return _train(net, step, method=method, iterations=iterations, lr=lr, lr_final=lr_final, seed=seed,
                   checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every, show_progress=show_progress, desc=f"{target} {method}",
                   config=config)
