@@ -132,7 +132,7 @@ def ascent_rows(trace: AscentTrace, ys: Yardstick, **labels: str) -> list[dict]:
                "z_norm_final": float(trace.latents[-1][i].norm())}
         for m in MEASURES:
             row[f"{m}_initial"], row[f"{m}_final"] = bool(j0[f"aberrant_{m}"][i]), bool(j1[f"aberrant_{m}"][i])
-        row["content_reason_final"] = j1["reason"][i]
+        row["content_reason_initial"], row["content_reason_final"] = j0["reason"][i], j1["reason"][i]
         row.update({"foreground_initial": float(j0["foreground"][i]), "foreground_final": float(j1["foreground"][i]),
                     "scale_final": float(j1["scale"][i]), "confidence_final": float(j1["confidence"][i]),
                     "feature_quantile_initial": float(j0["feature_quantile"][i]),
