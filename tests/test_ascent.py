@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from latent_models import tiny_conv_generator
-from sbp.experiments.latent.aberrance import aberrance, aberrance_quantile, ascent_rows, claim_check
+from sbp.experiments.latent.aberrance import aberrance, aberrance_quantile
 from sbp.experiments.latent.ascent import (check_finite_logdet, likelihood_ascent, loglik_gradient, metric_spectrum,
                                           nearest_neighbour_distance)
 from sbp.experiments.latent.search import search_ascent
@@ -189,23 +189,3 @@ def test_aberrance_quantile_and_bad_input():
         aberrance_quantile(torch.zeros(2, 2), ordinary)
     with pytest.raises(ValueError, match="finite"):
         aberrance_quantile(torch.tensor([float("nan")]), ordinary)
-
-
-def test_ascent_rows_and_claim_check():
-    A = torch.randn(4, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    f = lambda z: (z @ A.T).reshape(-1, 1, 2, 2)  # noqa: E731
-    tr = likelihood_ascent(f, torch.tensor([[2.0, 1.0], [0.0, 3.0]], dtype=torch.float64), steps=20, lr=0.1,
-                           method="exact", show_progress=False)
-    rows = ascent_rows(tr, torch.zeros(3, 1, 2, 2), torch.tensor([0.1, 100.0]), generator="lin")
-    assert [r["trial"] for r in rows] == ["a", "b"] and rows[0]["generator"] == "lin"
-    assert rows[0]["loglik_final"] > rows[0]["loglik_initial"]
-    assert rows[1]["z_norm_initial"] == pytest.approx(3.0)
-    assert rows[0]["nn_quantile_final"] == 0.5  # between the two ordinary distances
-    c = claim_check(rows)
-    assert c["loglik_rises_in"] == "2/2" and c["aberrant_final"] == "0/2"
-    assert c["cond_ratio_geomean"] == pytest.approx(1.0) and not c["cond_grows"]
-    c = claim_check([{**rows[0], "nn_quantile_final": 0.97, "cond_final": 4 * rows[0]["cond_initial"],
-                      "loglik_final": rows[0]["loglik_initial"] - 1}])
-    assert c["aberrant_final"] == "1/1" and c["cond_grows"] and c["loglik_rises_in"] == "0/1"
-    with pytest.raises(ValueError, match="empty"):
-        claim_check([])
