@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from sbp.models.activations import activation as _activation
+from sbp.models.resnet2d import check_sizes
 
 __all__ = ["InvertibleResNet2d", "LIPSCHITZ_ONE"]
 
@@ -38,18 +39,11 @@ class InvertibleResNet2d(nn.Module):
                  seed: int | torch.Generator = 0, activation: str = "elu", slope: float = 0.2,
                  dtype=torch.float32):
         super().__init__()
-        for name, v in (("dim", dim), ("width", width), ("blocks", blocks)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        gen = check_sizes(dim, width, blocks, slope, seed)
         if not (isinstance(scale, (int, float)) and 0 < scale < 1):
             raise ValueError(f"scale (c) must be in (0, 1) for the blocks to be invertible, got {scale!r}")
         if activation not in LIPSCHITZ_ONE:
             raise ValueError(f"activation {activation!r} is not 1-Lipschitz; choose one of {LIPSCHITZ_ONE}")
-        if not 0 <= slope < 1:
-            raise ValueError(f"slope must be in [0, 1), got {slope}")
-        gen = torch.Generator().manual_seed(seed) if isinstance(seed, int) else seed
-        if not isinstance(gen, torch.Generator):
-            raise TypeError("seed must be an int or a torch.Generator")
         self.dim, self.scale, self.activation, self.slope, self.dtype = dim, float(scale), activation, slope, dtype
         self._act = _activation(activation)
         self.branches = nn.ModuleList()

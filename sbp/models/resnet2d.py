@@ -16,7 +16,20 @@ from torch import Tensor, nn
 
 from sbp.models.activations import activation as _activation
 
-__all__ = ["ResNet2d"]
+__all__ = ["ResNet2d", "check_sizes"]
+
+
+def check_sizes(dim: int, width: int, blocks: int, slope: float, seed: int | torch.Generator) -> torch.Generator:
+    """The checks every 2-D residual model makes of its sizes and slope; the seeded generator of its weights."""
+    for name, v in (("dim", dim), ("width", width), ("blocks", blocks)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if not 0 <= slope < 1:
+        raise ValueError(f"slope must be in [0, 1), got {slope}")
+    gen = torch.Generator().manual_seed(seed) if isinstance(seed, int) else seed
+    if not isinstance(gen, torch.Generator):
+        raise TypeError("seed must be an int or a torch.Generator")
+    return gen
 
 
 class ResNet2d(nn.Module):
@@ -32,14 +45,7 @@ class ResNet2d(nn.Module):
                  seed: int | torch.Generator = 0, last_scale: float = 0.1, activation: str = "leaky_relu",
                  dtype=torch.float64):
         super().__init__()
-        for name, v in (("dim", dim), ("width", width), ("blocks", blocks)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if not 0 <= slope < 1:
-            raise ValueError(f"slope must be in [0, 1), got {slope}")
-        gen = torch.Generator().manual_seed(seed) if isinstance(seed, int) else seed
-        if not isinstance(gen, torch.Generator):
-            raise TypeError("seed must be an int or a torch.Generator")
+        gen = check_sizes(dim, width, blocks, slope, seed)
         self.dim, self.slope, self.activation = dim, slope, activation
         self._act = _activation(activation)
         self.branches = nn.ModuleList()
