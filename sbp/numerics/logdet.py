@@ -7,6 +7,39 @@ assembled per method in ``estimators``; tolerances in ``tolerance``, ``method="a
 The estimate is differentiable (Eq. 3): gradients flow through the recurrences into the
 parameters of f and into z. The interval is a constant (it only selects the polynomial), while
 ``lambda_max`` carries its own gradient v^T dG v for the spectral-norm penalty of Eq. 8.
+
+Accuracy you ask for (``atol``/``rtol``; ``sbp.numerics.tolerance``): the estimate aims at
+|error| <= atol + rtol |log det| per row with probability >= ``confidence`` (default 0.95;
+``atol`` is 0 when only ``rtol`` is given). ``probes`` becomes the block size: Lanczos
+steps (slq, bidiag) or the degree (chebyshev, taylor) adapt until each probe's quadrature
+bound is within a quarter of the tolerance, then blocks of probes until the Student-t
+interval fits the rest; ``max_products`` caps the vector products per row (default
+max(2048, 32 d)). ``converged`` (B,) says per row whether the tolerance was met (one
+warning when not). ``order`` is then ignored; ``lower`` is the Gauss-Radau node (the
+bracket is certified when lower <= lambda_min). The gradient is that of the adapted
+estimate: unbiased only up to the quadrature bound.
+
+``method="auto"``: fixed budget, ``"exact"`` or ``"chebyshev"`` by ``auto_method``'s cost
+model (exact needs d JVP columns, the estimator AUTO_PRODUCT_COST per vector product;
+benchmarks/bench_auto.py; rough). With a tolerance (``sbp.numerics.auto``), a gate on J v of the
+pilot's probes, then a pilot SLQ block, predict the products reaching it needs; exact is taken
+when cheaper, with the gate's products as P of its d columns. No graph is built when no gradient
+can flow (``f(z)`` does not require grad).
+
+What a row's value is (the contract): right within its stated uncertainty, flagged by a
+RuntimeWarning that counts and names the rows (pointing at the caller's line), or an error.
+``stderr`` is the probe (Monte Carlo) error only; the polynomial methods' deterministic error is
+bounded by ``bias_bound`` (warned when above ``stderr``); ``est.interval(confidence)`` is the
+Student-t interval of the probe variance. Singular metrics (``sbp.numerics.singular``): a row is
+-inf only when J is singular to working precision, sigma_min <= 10 eps(dtype) sigma_max, as
+``"exact"`` judges; G products resolve eigenvalues only to ~10 eps lambda_max, so slq / chebyshev /
+taylor rows below that are re-checked on J (Golub-Kahan) and, if not singular, flagged
+``unresolved`` (use ``"bidiag"``, ``"exact"`` or float64); use ``damping`` for the regularized value.
+
+Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017) and
+``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step) need no spectral
+interval (``lower``/``upper``/``power_iters`` are ignored), use ``min(order, d)`` steps (exact
+quadrature when order >= d) and report the extreme Ritz values as ``lower``/``upper``.
 """
 from __future__ import annotations
 
@@ -80,38 +113,8 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str | Non
             same number of vector products as plain Hutchinson, plus the sketch's recurrence
             (``products`` counts vector products, the sketch's recurrence included).
 
-    Accuracy you ask for (``atol``/``rtol``; ``sbp.numerics.tolerance``): the estimate aims at
-    |error| <= atol + rtol |log det| per row with probability >= ``confidence`` (default 0.95;
-    ``atol`` is 0 when only ``rtol`` is given). ``probes`` becomes the block size: Lanczos
-    steps (slq, bidiag) or the degree (chebyshev, taylor) adapt until each probe's quadrature
-    bound is within a quarter of the tolerance, then blocks of probes until the Student-t
-    interval fits the rest; ``max_products`` caps the vector products per row (default
-    max(2048, 32 d)). ``converged`` (B,) says per row whether the tolerance was met (one
-    warning when not). ``order`` is then ignored; ``lower`` is the Gauss-Radau node (the
-    bracket is certified when lower <= lambda_min). The gradient is that of the adapted
-    estimate: unbiased only up to the quadrature bound.
-
-    ``method="auto"``: fixed budget, ``"exact"`` or ``"chebyshev"`` by ``auto_method``'s cost
-    model (exact needs d JVP columns, the estimator AUTO_PRODUCT_COST per vector product;
-    benchmarks/bench_auto.py; rough). With a tolerance (``sbp.numerics.auto``), a gate on J v of the
-    pilot's probes, then a pilot SLQ block, predict the products reaching it needs; exact is taken
-    when cheaper, with the gate's products as P of its d columns. No graph is built when no gradient
-    can flow (``f(z)`` does not require grad).
-
-    What a row's value is (the contract): right within its stated uncertainty, flagged by a
-    RuntimeWarning that counts and names the rows (pointing at the caller's line), or an error.
-    ``stderr`` is the probe (Monte Carlo) error only; the polynomial methods' deterministic error is
-    bounded by ``bias_bound`` (warned when above ``stderr``); ``est.interval(confidence)`` is the
-    Student-t interval of the probe variance. Singular metrics (``sbp.numerics.singular``): a row is
-    -inf only when J is singular to working precision, sigma_min <= 10 eps(dtype) sigma_max, as
-    ``"exact"`` judges; G products resolve eigenvalues only to ~10 eps lambda_max, so slq / chebyshev /
-    taylor rows below that are re-checked on J (Golub-Kahan) and, if not singular, flagged
-    ``unresolved`` (use ``"bidiag"``, ``"exact"`` or float64); use ``damping`` for the regularized value.
-
-    Methods beyond the paper: ``"slq"`` (stochastic Lanczos quadrature, Ubaru et al. 2017) and
-    ``"bidiag"`` (Golub-Kahan bidiagonalization of J, one JVP and one VJP per step) need no spectral
-    interval (``lower``/``upper``/``power_iters`` are ignored), use ``min(order, d)`` steps (exact
-    quadrature when order >= d) and report the extreme Ritz values as ``lower``/``upper``.
+    Tolerances, ``method="auto"``, the contract of a row's value, singular rows and the methods
+    beyond the paper: see the module docstring (``help(sbp.numerics.logdet)``).
 
     Returns:
         ``LogdetEstimate`` (fields documented there) with ``logdet``, ``lambda_max``, ``stderr``,
