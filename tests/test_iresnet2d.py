@@ -115,3 +115,25 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="seed"):
         InvertibleResNet2d(seed="0")
     assert math.isclose(InvertibleResNet2d(scale=0.5).scale, 0.5)
+
+
+@pytest.mark.parametrize("activation", ["elu", "tanh", "leaky_relu", "smooth_leaky_relu"])
+def test_forward_with_jacobian_is_the_autodiff_jacobian(activation):
+    m = _stretched(InvertibleResNet2d(width=16, blocks=3, scale=0.9, activation=activation, seed=7,
+                                      dtype=torch.float64), 5.0)
+    x = _points(300, seed=8)
+    y, J = m.forward_with_jacobian(x)
+    assert torch.equal(y, m(x))
+    assert torch.allclose(J, sbp.jacobian(m, x), atol=1e-12, rtol=1e-10)
+    # and its gradient: that of log det J from automatic differentiation
+    params = list(m.parameters())
+    g_hand = torch.autograd.grad(torch.linalg.slogdet(J)[1].sum(), params, materialize_grads=True)
+    g_auto = torch.autograd.grad(torch.linalg.slogdet(sbp.jacobian(m, x))[1].sum(), params, materialize_grads=True)
+    assert all(torch.allclose(a, b, atol=1e-10, rtol=1e-8) for a, b in zip(g_hand, g_auto))
+
+
+def test_spectral_norms_are_the_largest_singular_values():
+    from sbp.models.iresnet2d import spectral_norms
+    W = torch.randn(5, 7, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    for M in (W, W.mT):
+        assert torch.allclose(spectral_norms(M), torch.linalg.matrix_norm(M, ord=2), rtol=1e-12)

@@ -1,13 +1,18 @@
-"""Pieces every training loop shares: CPU thread pinning and the step-size schedule."""
+"""Pieces every training loop shares: CPU thread pinning, the step-size schedule and one summary of the
+warnings its steps raise."""
 from __future__ import annotations
 
 import contextlib
 import math
+import re
+import warnings
 from typing import Iterator
 
 import torch
 
-__all__ = ["cpu_threads", "cosine_lr"]
+__all__ = ["cpu_threads", "cosine_lr", "summarized_warnings"]
+
+_VARIABLE = re.compile(r"\([^)]*\)|\d+(\.\d+)?(e[-+]?\d+)?")  # row lists and numbers: the same kind of warning
 
 
 @contextlib.contextmanager
@@ -35,3 +40,25 @@ def cosine_lr(it: int, iterations: int, lr: float, lr_final: float | None) -> fl
     if lr_final is None:
         return lr
     return lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * it / iterations))
+
+
+@contextlib.contextmanager
+def summarized_warnings(what: str) -> Iterator[list[str]]:
+    """Collect the RuntimeWarnings raised inside (an estimator's, once per training step) and warn once on
+    leaving, per kind of warning (its text without numbers and parenthesized row lists): how many times, and the first one.
+
+    The summary lines are appended to the yielded list too (a training result keeps them); other
+    warnings pass through unchanged."""
+    summary: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield summary
+    kinds: dict[str, list] = {}
+    for w in caught:
+        if not issubclass(w.category, RuntimeWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        kinds.setdefault(_VARIABLE.sub("#", str(w.message)), [0, str(w.message)])[0] += 1
+    for n, first in kinds.values():
+        summary.append(f"{what}: {n} warning{'s' if n > 1 else ''} like the first: {first}")
+        warnings.warn(summary[-1], RuntimeWarning, stacklevel=3)

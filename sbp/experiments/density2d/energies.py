@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["ENERGIES", "BOX", "u1", "u2", "u3", "u4", "log_normalizer", "mass_outside",
+__all__ = ["ENERGIES", "BOX", "target_batches", "POOL", "u1", "u2", "u3", "u4", "log_normalizer", "mass_outside",
            "sample_energy", "SPLIT_WINDOWS", "split_share", "TARGETS", "target_log_density", "sample_target", "grid",
            "check_box"]
 
@@ -231,3 +231,23 @@ def sample_target(name: str, n: int, *, generator: torch.Generator | int, dtype=
     if name == "U1":
         return sample_energy("U1", n, generator=gen, dtype=dtype)
     raise ValueError(f"unknown target {name!r}; choose one of {TARGETS}")
+
+
+POOL = 32  # U1's batches come in pools of this many
+
+
+def target_batches(target: str, batch: int, seed: int) -> Callable[[torch.Generator, int], Tensor]:
+    """``batch_at(gen, it)``: iteration it's batch of exact target samples. ring8 draws from ``gen``; U1's
+    rejection sampler makes at least 32k proposals a call, so its batches come from pools of ``POOL``
+    batches, pool k drawn from its own seed (so a resumed run sees the same batches)."""
+    pool: dict[int, Tensor] = {}
+
+    def batch_at(gen: torch.Generator, it: int) -> Tensor:
+        if target != "U1":
+            return sample_target(target, batch, generator=gen)
+        k, i = divmod(it, POOL)
+        if k not in pool:
+            pool.clear()
+            pool[k] = sample_target(target, batch * POOL, generator=(seed + 1) * 1_000_003 + k)
+        return pool[k][i * batch:(i + 1) * batch]
+    return batch_at
