@@ -103,16 +103,17 @@ def test_auto_with_tolerance_takes_exact_when_cheaper_and_stochastic_when_not():
 def test_auto_abandons_a_hopeless_pilot_after_a_few_steps(monkeypatch):
     # d = 256 at rtol 0.01: the probes' spread alone asks for more products than 256 dense columns, so the
     # pilot stops when first asked (after 2 Lanczos steps), not after the d / (3 x 8) = 10 steps it may take
-    from sbp.experiments.benchmark.fair import counted_products
     from sbp.numerics import auto as auto_module
+    from sbp.numerics.jacobian import counted
+    from sbp.numerics.logdet import logdet_operator
     from sbp.numerics.auto import auto_pilot_hopeless
 
     problem = designed_problem(256, 100.0, rows=2)
 
     def pilot_products(rtol):
-        with counted_products() as c:
-            est = sbp.logdet_metric(problem.f, problem.z, method="auto", rtol=rtol, generator=0, jvp_mode="reverse")
-        assert est.method == "exact" and c.columns == 256 - 8 and c.jvps >= 8  # the gate's 8 J v are 8 columns
+        op, c = counted(sbp.metric_operator(problem.f, problem.z, jvp_mode="reverse"))
+        est = logdet_operator(op, method="auto", rtol=rtol, generator=0)
+        assert est.method == "exact" and c.columns == 256  # the gate's 8 J v are 8 of the 256 columns
         exact = sbp.logdet_metric(problem.f, problem.z, method="exact").logdet
         torch.testing.assert_close(est.logdet, exact, rtol=1e-12, atol=0)
         return c.products - 256
@@ -134,14 +135,15 @@ def test_auto_abandons_a_hopeless_pilot_after_a_few_steps(monkeypatch):
 
 def test_auto_exact_route_reuses_the_gates_products_with_exacts_value_and_gradient():
     # d = 128 at rtol 0.01: the gate rules the pilot out; its 8 J v are 8 of exact's 128 columns
-    from sbp.experiments.benchmark.fair import counted_products
+    from sbp.numerics.jacobian import counted
+    from sbp.numerics.logdet import logdet_operator
     torch.manual_seed(0)
     f = torch.nn.Sequential(torch.nn.Linear(128, 160), torch.nn.Tanh(), torch.nn.Linear(160, 200)).double()
     z = torch.randn(2, 128, dtype=F64, generator=torch.Generator().manual_seed(0))
-    with counted_products() as c:
-        auto = sbp.logdet_metric(f, z, method="auto", rtol=0.01, generator=0)
+    op, c = counted(sbp.metric_operator(f, z))
+    auto = logdet_operator(op, method="auto", rtol=0.01, generator=0)
     exact = sbp.logdet_metric(f, z, method="exact")
-    assert auto.method == "exact" and (c.jvps, c.vjps, c.columns, auto.products) == (8, 0, 120, 128)
+    assert auto.method == "exact" and (c.jvps, c.vjps, c.columns, auto.products) == (0, 0, 128, 128)
     for name in ("logdet", "lambda_max", "lower", "upper"):
         torch.testing.assert_close(getattr(auto, name), getattr(exact, name), rtol=1e-10, atol=0)
     g_auto, g_exact = (torch.autograd.grad(e.logdet.sum(), f[0].weight)[0] for e in (auto, exact))

@@ -51,7 +51,7 @@ from torch import Tensor
 from sbp.numerics.auto import (AUTO_PRODUCT_COST, auto_gate, auto_method, auto_operator_method, auto_pilot_steps,
                                graph_wanted)
 from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
-from sbp.numerics.dense import metric_dense, metric_dense_completing
+from sbp.numerics.dense import metric_completing, metric_of
 from sbp.numerics.exact import check_dense_operator, exact_estimate
 from sbp.numerics.jacobian import MetricOperator, column_mode, metric_operator
 from sbp.numerics.options import GRAD_MODES, METHODS, VARIANCE_REDUCTIONS, check_options, resolve_method
@@ -134,52 +134,57 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str | Non
     method = resolve_method(method, tol is not None)
     check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     check_tolerance_options(tol, variance_reduction)
-    est = _metric_estimate(f, z, tol, method=method, order=order, probes=probes, lower=lower, upper=upper,
-                           power_iters=power_iters, generator=generator, jvp_mode=jvp_mode, damping=damping,
-                           grad_mode=grad_mode, variance_reduction=variance_reduction)
+    # exact needs columns only: its operator is built on the column route (no second forward pass of f)
+    op = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device) if method == "exact" else jvp_mode)
+    est = _metric_estimate(op, tol, method=method, order=order, probes=probes, lower=lower, upper=upper,
+                           power_iters=power_iters, generator=generator, damping=damping, grad_mode=grad_mode,
+                           variance_reduction=variance_reduction)
     warn_estimate(est, tol)
     return est
 
 
-def _metric_estimate(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance | None, *, method: str, order, probes,
-                     lower, upper, power_iters, generator, jvp_mode, damping, grad_mode, variance_reduction
-                     ) -> LogdetEstimate:
-    """``logdet_metric``'s dispatch: exact, auto (fixed budget or to a tolerance) or a stochastic method."""
-    d = z.shape[1]
-    exact = lambda G: exact_estimate(G, products=d, dtype=z.dtype, damping=damping, tol=tol)  # noqa: E731
+def _point(op: MetricOperator) -> Tensor:
+    """The tensor whose dtype and device the operator's input vectors take (z, else f's output)."""
+    return op.z if op.z is not None else op.output
+
+
+def _metric_estimate(op: MetricOperator, tol: Tolerance | None, *, method: str, order, probes, lower, upper,
+                     power_iters, generator, damping, grad_mode, variance_reduction) -> LogdetEstimate:
+    """The dispatch on a Jacobian operator: exact, auto (fixed budget or to a tolerance) or a stochastic method."""
+    d = op.dim
+    exact = lambda G: exact_estimate(G, products=d, dtype=_point(op).dtype, damping=damping, tol=tol)  # noqa: E731
     if method == "exact":
-        return exact(metric_dense(f, z, jvp_mode=jvp_mode))
+        return exact(metric_of(op))
     run = dict(order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters, generator=generator,
                damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
     if method == "auto" and tol is not None:
-        def pilot(op: MetricOperator) -> LogdetEstimate | None:
+        def pilot() -> LogdetEstimate | None:
             return _run(op, "slq", pilot_cost=AUTO_PRODUCT_COST, **run)
-        return _auto_to_tolerance(f, z, tol, exact, pilot, jvp_mode=jvp_mode, generator=generator, probes=probes,
-                                  damping=damping)
-    op = metric_operator(f, z, jvp_mode=jvp_mode)
+        return _auto_to_tolerance(op, tol, exact, pilot, generator=generator, probes=probes, damping=damping)
     if method == "auto":
         method = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=graph_wanted(op.output))
         if method == "exact":
-            return exact(metric_dense(f, z, jvp_mode=jvp_mode))
+            return exact(metric_of(op))
     return _run(op, method, **run)
 
 
-def _auto_to_tolerance(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance, exact: Callable[[Tensor], LogdetEstimate],
-                       pilot: Callable[[MetricOperator], LogdetEstimate | None], *, jvp_mode: str, generator,
-                       probes: int, damping: float) -> LogdetEstimate:
+def _auto_to_tolerance(op: MetricOperator, tol: Tolerance, exact: Callable[[Tensor], LogdetEstimate],
+                       pilot: Callable[[], LogdetEstimate | None], *, generator, probes: int,
+                       damping: float) -> LogdetEstimate:
     """``method="auto"`` with a tolerance (``sbp.numerics.auto``): ``exact`` (of a dense metric) where even a 4-step
-    pilot costs more; else the gate on J v of the pilot's probes (exact's column operator), then ``pilot`` (None:
-    exact is cheaper). Where exact is taken, the gate's products are P of its d columns (``metric_dense_completing``)."""
-    B, d = z.shape
+    pilot costs more; else the gate on J v of the pilot's probes (the operator's column route), then ``pilot``
+    (None: exact is cheaper). Where exact is taken, the gate's products are P of its d columns
+    (``dense.metric_completing``)."""
+    B, d = op.batch, op.dim
     if auto_pilot_steps(d, probes, AUTO_PRODUCT_COST) == 0:
-        return exact(metric_dense(f, z, jvp_mode=jvp_mode))
-    columns = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device))
-    V = peek_rademacher(as_generator(generator, z.device), (probes, B, d), z.dtype, z.device)
-    with torch.enable_grad() if graph_wanted(columns.output) else torch.no_grad():
-        JV = columns.jvp(V)
+        return exact(metric_of(op))
+    x = _point(op)
+    V = peek_rademacher(as_generator(generator, x.device), (probes, B, d), x.dtype, x.device)
+    with torch.enable_grad() if graph_wanted(op.output) else torch.no_grad():
+        JV = op.columns(V, chunk=None).permute(2, 0, 1)  # (P, B, D)
         hopeless = auto_gate(JV, V, tol, damping=damping, product_cost=AUTO_PRODUCT_COST)
-        est = None if hopeless else pilot(metric_operator(f, z, jvp_mode=jvp_mode, check=False))
-    return est if est is not None else exact(metric_dense_completing(f, z, V, JV, op=columns))
+        est = None if hopeless else pilot()
+    return est if est is not None else exact(metric_completing(op, V, JV))
 
 
 def _run(op: MetricOperator, method: str, pilot_cost: float | None = None, **kw) -> LogdetEstimate | None:
@@ -188,24 +193,25 @@ def _run(op: MetricOperator, method: str, pilot_cost: float | None = None, **kw)
                                vjp=op.vjp, pilot_cost=pilot_cost, **kw)
 
 
-def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int = 30, probes: int = 8,
+def logdet_operator(op: MetricOperator, *, method: str | None = None, order: int = 30, probes: int = 8,
                     lower: float | Tensor | None = None, upper: float | Tensor | None = None,
                     power_iters: int = 20, generator: torch.Generator | int | None = None,
                     damping: float = 0.0, grad_mode: str = "backprop", variance_reduction: str = "none",
                     atol: float | None = None, rtol: float | None = None, confidence: float = 0.95,
                     max_products: int | None = None) -> LogdetEstimate:
-    """The stochastic estimators of ``logdet_metric`` on a given Jacobian operator ``op``.
+    """``logdet_metric`` on a given Jacobian operator ``op`` (``sbp.numerics.jacobian.MetricOperator``), every method.
 
-    For callers that wrap the products of ``sbp.numerics.jacobian.metric_operator`` (for
-    example to count them); ``method`` is a stochastic one ("exact" and "auto" need ``f``).
+    For callers that wrap the operator's products, e.g. to count them (``sbp.numerics.jacobian.counted``):
+    ``logdet_metric(f, z, ...)`` is this on ``metric_operator(f, z, jvp_mode=...)``. ``"exact"`` and ``"auto"``'s
+    exact route take J's columns from the operator's column route (``MetricOperator.columns``).
     """
-    check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
-    if method in ("exact", "auto"):
-        raise ValueError(f"logdet_operator takes a stochastic method, got {method!r}: use logdet_metric(f, z)")
     tol = make_tolerance(atol, rtol, confidence, max_products, op.dim)
+    method = resolve_method(method, tol is not None)
+    check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     check_tolerance_options(tol, variance_reduction)
-    est = _run(op, method, order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters,
-               generator=generator, damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
+    est = _metric_estimate(op, tol, method=method, order=order, probes=probes, lower=lower, upper=upper,
+                           power_iters=power_iters, generator=generator, damping=damping, grad_mode=grad_mode,
+                           variance_reduction=variance_reduction)
     warn_estimate(est, tol)
     return est
 
