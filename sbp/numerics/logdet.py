@@ -19,12 +19,13 @@ warning when not). ``order`` is then ignored; ``lower`` is the Gauss-Radau node 
 bracket is certified when lower <= lambda_min). The gradient is that of the adapted
 estimate: unbiased only up to the quadrature bound.
 
-``method="auto"``: fixed budget, ``"exact"`` or ``"chebyshev"`` by ``auto_method``'s cost
-model (exact needs d JVP columns, the estimator AUTO_PRODUCT_COST per vector product;
-benchmarks/bench_auto.py; rough). With a tolerance (``sbp.numerics.auto``), a gate on J v of the
-pilot's probes, then a pilot SLQ block, predict the products reaching it needs; exact is taken
-when cheaper, with the gate's products as P of its d columns. No graph is built when no gradient
-can flow (``f(z)`` does not require grad).
+``method="auto"`` (every decision in ``sbp.numerics.auto``, one cost model, ``CostModel``): exact costs
+d units (d dense Jacobian columns here, d products with unit vectors for ``sbp.logdet``), each vector
+product of the stochastic route ``product_cost`` units (a JVP+VJP pair ~ AUTO_PRODUCT_COST columns;
+benchmarks/bench_auto.py; rough). Fixed budget: ``"exact"`` or ``"chebyshev"``, whichever costs less. With a
+tolerance, a gate on J v of the pilot's probes, then a pilot SLQ block, predict the products reaching it
+needs; exact is taken when cheaper, with the gate's products as P of its d columns. No graph is built when
+no gradient can flow (``f(z)`` does not require grad).
 
 What a row's value is (the contract): right within its stated uncertainty, flagged by a
 RuntimeWarning that counts and names the rows (pointing at the caller's line), or an error.
@@ -48,10 +49,9 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.auto import (AUTO_PRODUCT_COST, auto_gate, auto_method, auto_operator_method, auto_pilot_steps,
-                               graph_wanted)
-from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
-from sbp.numerics.dense import metric_completing, metric_of
+from sbp.numerics.auto import METRIC_COST, OPERATOR_COST, auto_estimate, auto_method, graph_wanted, metric_gate
+from sbp.numerics.checks import FLOAT_DTYPES, check_latent, check_positive_int
+from sbp.numerics.dense import metric_of
 from sbp.numerics.exact import check_dense_operator, exact_estimate
 from sbp.numerics.jacobian import MetricOperator, column_mode, metric_operator
 from sbp.numerics.options import GRAD_MODES, METHODS, VARIANCE_REDUCTIONS, check_options, resolve_method
@@ -59,7 +59,6 @@ from sbp.numerics.report import warn_estimate
 from sbp.numerics.result import LogdetEstimate
 from sbp.numerics.stochastic import stochastic_estimate
 from sbp.numerics.tolerance import Tolerance, check_tolerance_options, make_tolerance
-from sbp.numerics.trace import peek_rademacher
 
 __all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_operator", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS",
            "auto_method"]
@@ -150,41 +149,21 @@ def _point(op: MetricOperator) -> Tensor:
 
 def _metric_estimate(op: MetricOperator, tol: Tolerance | None, *, method: str, order, probes, lower, upper,
                      power_iters, generator, damping, grad_mode, variance_reduction) -> LogdetEstimate:
-    """The dispatch on a Jacobian operator: exact, auto (fixed budget or to a tolerance) or a stochastic method."""
+    """The dispatch on a Jacobian operator: exact (its dense columns), a stochastic method, or auto
+    (``sbp.numerics.auto.auto_estimate`` with ``METRIC_COST`` and the gate on J v)."""
     d = op.dim
-    exact = lambda G: exact_estimate(G, products=d, dtype=_point(op).dtype, damping=damping, tol=tol)  # noqa: E731
-    if method == "exact":
-        return exact(metric_of(op))
+    exact_of = lambda G: exact_estimate(G, products=d, dtype=_point(op).dtype, damping=damping, tol=tol)  # noqa: E731
     run = dict(order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters, generator=generator,
                damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
-    if method == "auto" and tol is not None:
-        def pilot() -> LogdetEstimate | None:
-            return _run(op, "slq", pilot_cost=AUTO_PRODUCT_COST, **run)
-        return _auto_to_tolerance(op, tol, exact, pilot, generator=generator, probes=probes, damping=damping)
-    if method == "auto":
-        method = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=graph_wanted(op.output))
-        if method == "exact":
-            return exact(metric_of(op))
-    return _run(op, method, **run)
-
-
-def _auto_to_tolerance(op: MetricOperator, tol: Tolerance, exact: Callable[[Tensor], LogdetEstimate],
-                       pilot: Callable[[], LogdetEstimate | None], *, generator, probes: int,
-                       damping: float) -> LogdetEstimate:
-    """``method="auto"`` with a tolerance (``sbp.numerics.auto``): ``exact`` (of a dense metric) where even a 4-step
-    pilot costs more; else the gate on J v of the pilot's probes (the operator's column route), then ``pilot``
-    (None: exact is cheaper). Where exact is taken, the gate's products are P of its d columns
-    (``dense.metric_completing``)."""
-    B, d = op.batch, op.dim
-    if auto_pilot_steps(d, probes, AUTO_PRODUCT_COST) == 0:
-        return exact(metric_of(op))
-    x = _point(op)
-    V = peek_rademacher(as_generator(generator, x.device), (probes, B, d), x.dtype, x.device)
-    with torch.enable_grad() if graph_wanted(op.output) else torch.no_grad():
-        JV = op.columns(V, chunk=None).permute(2, 0, 1)  # (P, B, D)
-        hopeless = auto_gate(JV, V, tol, damping=damping, product_cost=AUTO_PRODUCT_COST)
-        est = None if hopeless else pilot()
-    return est if est is not None else exact(metric_completing(op, V, JV))
+    if method == "exact":
+        return exact_of(metric_of(op))
+    if method != "auto":
+        return _run(op, method, **run)
+    gate = None if tol is None else metric_gate(op, tol, exact_of, generator=generator, probes=probes, damping=damping)
+    return auto_estimate(METRIC_COST, d, tol, order=order, probes=probes, power_iters=power_iters,
+                         graph=graph_wanted(op.output), exact=lambda: exact_of(metric_of(op)),
+                         stochastic=lambda m: _run(op, m, **run), gate=gate,
+                         pilot=lambda: _run(op, "slq", pilot_cost=METRIC_COST.product_cost, **run))
 
 
 def _run(op: MetricOperator, method: str, pilot_cost: float | None = None, **kw) -> LogdetEstimate | None:
@@ -229,7 +208,8 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str | None = Non
     e.g. ``lambda v: v @ A`` for one symmetric positive definite ``A``. Other arguments as in
     ``logdet_metric`` (``method=None``: chebyshev, or auto with a tolerance); ``method="bidiag"`` needs J
     and J^T separately and is only available through ``logdet_metric``. ``"exact"`` applies G to the dim
-    unit vectors (dim products per row); ``"auto"`` compares products with G one to one. A G that is not
+    unit vectors (dim products per row); ``"auto"`` is ``logdet_metric``'s cost model with a product with G
+    costing as much as one with a unit vector (``sbp.numerics.auto.OPERATOR_COST``). A G that is not
     symmetric positive semi-definite (a clearly negative Ritz value or eigenvalue) raises ValueError; rows
     with lambda_min <= 10 eps lambda_max (G's own precision) are singular: -inf, with a RuntimeWarning.
     """
@@ -268,19 +248,20 @@ def _checked_matvec(matvec: Matvec, shape: tuple[int, int]) -> Matvec:
 
 def _operator_estimate(matvec: Matvec, batch: int, dim: int, dtype, device, method: str, tol: Tolerance | None,
                        **kw) -> LogdetEstimate:
-    """``logdet``'s dispatch: auto (to a tolerance: an SLQ pilot; fixed budget: ``auto_operator_method``), exact
-    (G from the unit vectors) or a stochastic method."""
-    if method == "auto" and tol is not None and auto_pilot_steps(dim, kw["probes"], 1.0) > 0:
-        est = stochastic_estimate(matvec, batch, dim, dtype, device, method="slq", pilot_cost=1.0, tol=tol, **kw)
-        if est is not None:
-            return est
-        method = "exact"
-    elif method == "auto":
-        method = "exact" if tol is not None else auto_operator_method(dim, order=kw["order"], probes=kw["probes"],
-                                                                      power_iters=kw["power_iters"])
-    if method == "exact":
+    """``logdet``'s dispatch: exact (G from the unit vectors), a stochastic method, or auto
+    (``sbp.numerics.auto.auto_estimate`` with ``OPERATOR_COST``)."""
+    def exact() -> LogdetEstimate:
         eye = torch.eye(dim, dtype=dtype, device=device)[:, None, :].expand(-1, batch, -1)
         G = matvec(eye).permute(1, 2, 0)  # (batch, dim, dim), column i = G e_i
         check_dense_operator(G)
         return exact_estimate(G, products=dim, dtype=dtype, damping=kw["damping"], tol=tol, of_operator=True)
-    return stochastic_estimate(matvec, batch, dim, dtype, device, method=method, tol=tol, **kw)
+
+    def stochastic(m: str, pilot_cost: float | None = None) -> LogdetEstimate | None:
+        return stochastic_estimate(matvec, batch, dim, dtype, device, method=m, tol=tol, pilot_cost=pilot_cost, **kw)
+    if method == "exact":
+        return exact()
+    if method != "auto":
+        return stochastic(method)
+    return auto_estimate(OPERATOR_COST, dim, tol, order=kw["order"], probes=kw["probes"], power_iters=kw["power_iters"],
+                         graph=torch.is_grad_enabled(), exact=exact, stochastic=stochastic,
+                         pilot=lambda: stochastic("slq", pilot_cost=OPERATOR_COST.product_cost))
