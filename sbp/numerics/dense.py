@@ -14,8 +14,7 @@ from torch import Tensor
 
 from sbp.numerics.jacobian import MetricOperator, column_mode, jacobian, metric_operator
 
-__all__ = ["metric_dense", "metric_dense_completing", "gram", "metric_of", "metric_completing", "logdet_dense",
-           "singular_rows", "singular_rtol"]
+__all__ = ["metric_dense", "metric_dense_completing", "gram", "metric_of", "metric_completing", "logdet_dense"]
 
 
 def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "auto",
@@ -101,17 +100,3 @@ def logdet_dense(G: Tensor) -> Tensor:
                             torch.full_like(ev[..., 0], -math.inf))
         ld = torch.where(info == 0, ld, ld_ev)
     return ld.to(G.dtype)
-
-
-def singular_rtol(dtype: torch.dtype) -> float:
-    """lambda_min / lambda_max of G = J^T J, J in ``dtype``, at or below which G is singular to working
-    precision: max((10 eps)^2, 10 eps_64) (J's rounding in ``dtype`` perturbs its singular values by
-    ~eps sigma_max, the float64 G by ~eps_64 lambda_max): 1.4e-12 in float32, 2.2e-15 in float64."""
-    return max((10 * torch.finfo(dtype).eps) ** 2, 10 * torch.finfo(torch.float64).eps)
-
-
-def singular_rows(eigenvalues: Tensor, dtype: torch.dtype) -> Tensor:
-    """Rows (...,) of increasing eigenvalues (..., d) of G = J^T J, J in ``dtype``, that are singular to working
-    precision: lambda_min <= ``singular_rtol(dtype)`` lambda_max. The one rule of every method
-    (``sbp.numerics.singular``)."""
-    return eigenvalues[..., 0] <= singular_rtol(dtype) * eigenvalues[..., -1]

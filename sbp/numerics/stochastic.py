@@ -15,13 +15,12 @@ from torch import Tensor
 
 from sbp.numerics.auto import auto_pilot, auto_pilot_steps
 from sbp.numerics.checks import as_generator
-from sbp.numerics.dense import singular_rtol
 from sbp.numerics.estimators import Block, krylov_block, polynomial_block
 from sbp.numerics.exact import ZERO_PRODUCTS
 from sbp.numerics.options import damping_bias, spectral_end
 from sbp.numerics.polynomials import poly_error_at_lower
 from sbp.numerics.result import LogdetEstimate
-from sbp.numerics.singular import resolution
+from sbp.numerics.singular import singular_rtol
 from sbp.numerics.tolerance import (MAX_ORDER, QUADRATURE_SHARE, BracketStop, Tolerance, order_for_tolerance,
                                     polynomial_bias, run_to_tolerance)
 from sbp.numerics.trace import mean_stderr, rademacher_sampler
@@ -40,7 +39,7 @@ def _block_runner(G: Matvec, matvec: Matvec, B: int, d: int, dtype, *, method, o
     """``run_block(target) -> (Block, bias bound (B,))``: one probe block of ``method`` ((None, None) when
     auto's pilot gave up)."""
     max_steps = d if pilot_cost is None else auto_pilot_steps(d, probes, pilot_cost)
-    rtol = singular_rtol(dtype) if method == "bidiag" else resolution(dtype)
+    rtol = singular_rtol(dtype, of="J" if method == "bidiag" else "G")  # bidiag resolves J's singular values
 
     def run_block(target):
         V = sampler((probes, B, d))
