@@ -1,5 +1,6 @@
 """Tolerances (atol/rtol), converged flags, singular metrics and method='auto' with a tolerance."""
 import math
+import warnings
 
 import pytest
 import torch
@@ -59,15 +60,36 @@ def test_without_tolerance_the_fixed_budget_number_is_right():
     assert ((est.logdet - problem.exact).abs() <= 4.5 * est.stderr + est.bias_bound).all()
 
 
-def test_regression_fixed_seed_fixed_budget_digits():
-    """REGRESSION, not correctness (that is the test above): pinned digits of one fixed-seed, fixed-budget call,
-    recorded before the estimator core was recomposed of named parts, so that refactors of the core (same code
-    path, same seed) leave fixed-budget numbers unchanged."""
+# (logdet, stderr, products) of designed_problem(32, 100, rows=2), order 30, 8 probes, generator 0, reverse mode,
+# recorded before the estimator core was recomposed of parts (operator, integrands, one trace loop, one cost model)
+REGRESSION_DIGITS = {
+    "chebyshev": ([-76.35421659757044, -82.26380736458414], [3.57628484763748, 4.1024697276985025], 401),
+    "taylor": ([-70.1485565214854, -76.122743025471], [3.2678688385676145, 3.6003128383423975], 401),
+    "slq": ([-76.34984694997698, -82.26307762786647], [3.576374791114046, 4.101733255702432], 241),
+    "bidiag": ([-76.34984694997706, -82.26307762786647], [3.5763747911140613, 4.101733255702451], 241),
+    "exact": ([-73.68272297580947, -73.68272297580947], [0.0, 0.0], 32),
+    "operator chebyshev": ([-76.35421659757046, -82.26380736458415], [3.5762848476374764, 4.102469727698507], 401),
+}
+
+
+@pytest.mark.parametrize("name", list(REGRESSION_DIGITS))
+def test_regression_fixed_seed_fixed_budget_digits(name):
+    """REGRESSION, not correctness (that is the test above): pinned digits of fixed-seed, fixed-budget calls of
+    every method (and of ``sbp.logdet`` on the same G), recorded before the estimator core was recomposed of
+    named parts, so that refactors of the core (same code path, same seed) leave fixed-budget numbers unchanged."""
     problem = designed_problem(32, 100.0, rows=2)
-    est = sbp.logdet_metric(problem.f, problem.z, method="chebyshev", order=30, probes=8, generator=0,
-                            jvp_mode="reverse")
-    torch.testing.assert_close(est.logdet, torch.tensor([-76.35421659757043, -82.26380736458414], dtype=F64),
-                               rtol=0, atol=1e-11)
+    kw = dict(order=30, probes=8, generator=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # chebyshev / taylor warn of their bias bound here
+        if name == "operator chebyshev":
+            A = problem.gram[0]
+            est = sbp.logdet(lambda v: v @ A, 32, batch=2, method="chebyshev", **kw)
+        else:
+            est = sbp.logdet_metric(problem.f, problem.z, method=name, jvp_mode="reverse", **kw)
+    logdet, stderr, products = REGRESSION_DIGITS[name]
+    torch.testing.assert_close(est.logdet, torch.tensor(logdet, dtype=F64), rtol=0, atol=1e-11)
+    torch.testing.assert_close(est.stderr, torch.tensor(stderr, dtype=F64), rtol=0, atol=1e-11)
+    assert est.products == products
 
 
 def test_unreachable_tolerance_warns_and_flags_rows():

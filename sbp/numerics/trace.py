@@ -186,7 +186,7 @@ def trace_loop(integrand: Callable, sampler: Sampler, shape: tuple[int, int, int
         biases.append(bias)
         blocks.append(block)
         products += block.products
-        q = torch.cat(values)
+        q = values[0] if len(values) == 1 else torch.cat(values)
         n = q.shape[0]
         est = q.mean(0)
         stderr = (q.std(0) / math.sqrt(n)).detach() if n > 1 else torch.full_like(est, math.nan).detach()
