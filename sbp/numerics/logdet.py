@@ -1,9 +1,12 @@
 """The log det facade: ``logdet_metric`` (of f's J^T J), ``logdet_operator`` and ``logdet`` (any SPD operator).
 
-Algorithm 1 of Ramesh & LeCun (2018), and the methods beyond it, composed of named parts:
-Krylov recurrences (``krylov``), spectral bounds (``bounds``), polynomials and their operator
-recurrence (``polynomials``), quadrature (``quadrature``), Hutchinson / Hutch++ (``trace``),
-assembled per method in ``estimators``; tolerances in ``tolerance``, ``method="auto"`` in ``auto``.
+Algorithm 1 of Ramesh & LeCun (2018), and the methods beyond it, composed of named parts: one
+operator (``jacobian.MetricOperator``: J v, J^T u, ``.columns``, ``.dense``; wrap it to count products,
+``jacobian.counted``) seen by every method; Krylov recurrences (``krylov``), spectral bounds (``bounds``),
+polynomials (``polynomials``) and quadrature (``quadrature``) make the integrands (``integrands``:
+polynomial, Lanczos, bidiagonal) that one trace loop (``trace.trace_loop``) averages over probe blocks,
+for a fixed budget or to a tolerance (``tolerance``); exact is the dense path (``exact``) with the one
+singular rule (``singular``); ``method="auto"``'s decisions and cost model are in ``auto``.
 The estimate is differentiable (Eq. 3): gradients flow through the recurrences into the
 parameters of f and into z. The interval is a constant (it only selects the polynomial), while
 ``lambda_max`` carries its own gradient v^T dG v for the spectral-norm penalty of Eq. 8.
