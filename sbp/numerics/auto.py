@@ -178,7 +178,7 @@ def auto_pilot_verdict(values: Tensor, bias: Tensor, target: Tensor, steps: int,
 
 def auto_pilot(d: int, *, confidence: float, product_cost: float, quadrature_share: float):
     """``(give_up, verdict)`` for the pilot block: ``give_up(gauss, target, steps)``, the Krylov stop rule's
-    early exit (``auto_pilot_hopeless``), and ``verdict(block, bias, target)`` for ``run_to_tolerance``:
+    early exit (``auto_pilot_hopeless``), and ``verdict(block, bias, target)`` for ``trace.trace_loop``:
     False once ``give_up`` has fired, else ``auto_pilot_verdict``."""
     state = {"gave_up": False}
 
