@@ -76,3 +76,21 @@ def test_auto_estimate_routes_by_the_decision():
     assert auto_estimate(CostModel(3.0), 100, tol, **dict(kw, probes=30), **routes) == "E" and calls == ["exact"]
     calls.clear()
     assert auto_estimate(CostModel(1.0), 100, tol, **kw, **routes, gate=lambda pilot: "G") == "G" and calls == []
+
+
+def test_auto_products_include_the_pilot_that_exact_replaced():
+    import sbp
+    from sbp.experiments.benchmark.problems import designed_problem
+    from sbp.numerics.jacobian import counted
+    from sbp.numerics.logdet import logdet_operator
+    problem = designed_problem(256, 100.0, rows=2)  # at rtol 0.1 the pilot runs on, then exact is cheaper
+    op, c = counted(sbp.metric_operator(problem.f, problem.z, jvp_mode="reverse"))
+    est = logdet_operator(op, method="auto", rtol=0.1, generator=0)
+    assert est.method == "exact" and c.columns == 256 and est.products == c.products > 256
+    d = 64  # sbp.logdet: a pilot of 8 probes may take 64 // 8 = 8 steps; a spread spectrum makes it give up
+    lam = torch.logspace(0, -4, d, dtype=F64)
+    Q = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(1), dtype=F64)).Q
+    A = Q @ torch.diag(lam) @ Q.T
+    calls = []
+    est = sbp.logdet(lambda v: calls.append(v.shape[0]) or v @ A, d, method="auto", rtol=1e-3, generator=0)
+    assert est.method == "exact" and est.products == sum(calls) > d

@@ -47,6 +47,7 @@ quadrature when order >= d) and report the extreme Ritz values as ``lower``/``up
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import torch
@@ -56,7 +57,7 @@ from sbp.numerics.auto import METRIC_COST, OPERATOR_COST, auto_estimate, auto_me
 from sbp.numerics.checks import FLOAT_DTYPES, check_latent, check_positive_int
 from sbp.numerics.dense import metric_of
 from sbp.numerics.exact import check_dense_operator, exact_estimate
-from sbp.numerics.jacobian import MetricOperator, column_mode, metric_operator
+from sbp.numerics.jacobian import MetricOperator, column_mode, counted, metric_operator
 from sbp.numerics.options import GRAD_MODES, METHODS, VARIANCE_REDUCTIONS, check_options, resolve_method
 from sbp.numerics.report import warn_estimate
 from sbp.numerics.result import LogdetEstimate
@@ -163,10 +164,19 @@ def _metric_estimate(op: MetricOperator, tol: Tolerance | None, *, method: str, 
     if method != "auto":
         return _run(op, method, **run)
     gate = None if tol is None else metric_gate(op, tol, exact_of, generator=generator, probes=probes, damping=damping)
-    return auto_estimate(METRIC_COST, d, tol, order=order, probes=probes, power_iters=power_iters,
-                         graph=graph_wanted(op.output), exact=lambda: exact_of(metric_of(op)),
-                         stochastic=lambda m: _run(op, m, **run), gate=gate,
-                         pilot=lambda: _run(op, "slq", pilot_cost=METRIC_COST.product_cost, **run))
+    pilot_op, spent = counted(op)  # the products of a pilot that exact then replaces count too
+    est = auto_estimate(METRIC_COST, d, tol, order=order, probes=probes, power_iters=power_iters,
+                        graph=graph_wanted(op.output), exact=lambda: exact_of(metric_of(op)),
+                        stochastic=lambda m: _run(op, m, **run), gate=gate,
+                        pilot=lambda: _run(pilot_op, "slq", pilot_cost=METRIC_COST.product_cost, **run))
+    return _with_pilot(est, spent.products)
+
+
+def _with_pilot(est: LogdetEstimate, pilot_products: int) -> LogdetEstimate:
+    """auto's exact estimate with the products of the pilot it abandoned added (``products``: the call's cost)."""
+    if est.method != "exact" or pilot_products == 0:
+        return est
+    return dataclasses.replace(est, products=est.products + pilot_products)
 
 
 def _run(op: MetricOperator, method: str, pilot_cost: float | None = None, **kw) -> LogdetEstimate | None:
@@ -259,12 +269,18 @@ def _operator_estimate(matvec: Matvec, batch: int, dim: int, dtype, device, meth
         check_dense_operator(G)
         return exact_estimate(G, products=dim, dtype=dtype, damping=kw["damping"], tol=tol, of_operator=True)
 
-    def stochastic(m: str, pilot_cost: float | None = None) -> LogdetEstimate | None:
-        return stochastic_estimate(matvec, batch, dim, dtype, device, method=m, tol=tol, pilot_cost=pilot_cost, **kw)
+    def stochastic(m: str, pilot_cost: float | None = None, mv: Matvec = matvec) -> LogdetEstimate | None:
+        return stochastic_estimate(mv, batch, dim, dtype, device, method=m, tol=tol, pilot_cost=pilot_cost, **kw)
     if method == "exact":
         return exact()
     if method != "auto":
         return stochastic(method)
-    return auto_estimate(OPERATOR_COST, dim, tol, order=kw["order"], probes=kw["probes"], power_iters=kw["power_iters"],
-                         graph=torch.is_grad_enabled(), exact=exact, stochastic=stochastic,
-                         pilot=lambda: stochastic("slq", pilot_cost=OPERATOR_COST.product_cost))
+    spent = [0]  # the products of a pilot that exact then replaces
+
+    def counting(v: Tensor) -> Tensor:
+        spent[0] += v.shape[0]
+        return matvec(v)
+    est = auto_estimate(OPERATOR_COST, dim, tol, order=kw["order"], probes=kw["probes"], power_iters=kw["power_iters"],
+                        graph=torch.is_grad_enabled(), exact=exact, stochastic=stochastic,
+                        pilot=lambda: stochastic("slq", pilot_cost=OPERATOR_COST.product_cost, mv=counting))
+    return _with_pilot(est, spent[0])
