@@ -34,7 +34,63 @@ def test_gate_rules_out_the_pilot_when_the_probes_spread_is_too_wide():
     assert not auto_gate(2 * V, V, make_tolerance(None, 0.5, 0.95, None, d), product_cost=3.0)
 
 
-def test_operator_auto_method_keeps_sbp_logdets_rule():
-    from sbp.numerics.auto import auto_operator_method
-    assert auto_operator_method(31, order=10, probes=1, power_iters=20) == "exact"  # 31 <= 20 + 1 + 10
-    assert auto_operator_method(32, order=10, probes=1, power_iters=20) == "chebyshev"
+def test_one_cost_model_serves_both_entry_points():
+    from sbp.numerics.auto import METRIC_COST, OPERATOR_COST, CostModel
+    kw = dict(order=10, probes=2, power_iters=10, graph=True)  # (10 + 10) x 2 + 1 = 41 vector products
+    assert CostModel(1.0).stochastic_products(100, method="chebyshev", **kw) == 41
+    assert OPERATOR_COST.method(41, **kw) == "exact" and OPERATOR_COST.method(42, **kw) == "chebyshev"
+    assert METRIC_COST.method(123, **kw) == "exact" and METRIC_COST.method(124, **kw) == "chebyshev"  # 3 x 41
+    assert auto_method(123, **kw) == METRIC_COST.method(123, **kw)
+    # no graph and order < 2 power_iters: the Lanczos matrices give the value, no recurrence products
+    assert OPERATOR_COST.stochastic_products(100, method="chebyshev", order=10, probes=2, power_iters=10,
+                                             graph=False) == 20
+    assert OPERATOR_COST.pilot_steps(32, 8) == 4 and OPERATOR_COST.pilot_steps(31, 8) == 0
+
+
+def test_sbp_logdet_auto_takes_the_cost_models_choice():
+    import sbp
+    d = 60
+    A = torch.diag(torch.linspace(1, 2, d, dtype=F64))
+    kw = dict(order=10, probes=2, power_iters=10, generator=0)
+    with torch.no_grad():  # 20 Lanczos products against 60 unit vectors: chebyshev
+        assert sbp.logdet(lambda v: v @ A, d, method="auto", **kw).method == "chebyshev"
+    assert sbp.logdet(lambda v: v @ A, d, method="auto", **kw).method == "chebyshev"  # 41 < 60 with a graph
+    B = torch.diag(torch.linspace(1, 2, 40, dtype=F64))
+    est = sbp.logdet(lambda v: v @ B, 40, method="auto", **kw)
+    assert est.method == "exact" and est.products == 40
+    torch.testing.assert_close(est.logdet, torch.log(torch.linspace(1, 2, 40, dtype=F64)).sum()[None])
+
+
+def test_auto_estimate_routes_by_the_decision():
+    from sbp.numerics.auto import CostModel, auto_estimate
+    calls = []
+    routes = dict(exact=lambda: calls.append("exact") or "E", stochastic=lambda m: calls.append(m) or "S",
+                  pilot=lambda: calls.append("pilot") or None)
+    kw = dict(order=10, probes=2, power_iters=10, graph=True)
+    tol = make_tolerance(None, 0.1, 0.95, None, 100)
+    assert auto_estimate(CostModel(1.0), 100, None, **kw, **routes) == "S" and calls == ["chebyshev"]
+    assert auto_estimate(CostModel(1.0), 41, None, **kw, **routes) == "E" and calls[-1] == "exact"
+    calls.clear()  # the pilot gave up (None): exact
+    assert auto_estimate(CostModel(1.0), 100, tol, **kw, **routes) == "E" and calls == ["pilot", "exact"]
+    calls.clear()  # 100 // (3 x 2) = 16 steps allowed; at probes 30, 1 step < 4: exact without a pilot
+    assert auto_estimate(CostModel(3.0), 100, tol, **dict(kw, probes=30), **routes) == "E" and calls == ["exact"]
+    calls.clear()
+    assert auto_estimate(CostModel(1.0), 100, tol, **kw, **routes, gate=lambda pilot: "G") == "G" and calls == []
+
+
+def test_auto_products_include_the_pilot_that_exact_replaced():
+    import sbp
+    from sbp.experiments.benchmark.problems import designed_problem
+    from sbp.numerics.jacobian import counted
+    from sbp.numerics.logdet import logdet_operator
+    problem = designed_problem(256, 100.0, rows=2)  # at rtol 0.1 the pilot runs on, then exact is cheaper
+    op, c = counted(sbp.metric_operator(problem.f, problem.z, jvp_mode="reverse"))
+    est = logdet_operator(op, method="auto", rtol=0.1, generator=0)
+    assert est.method == "exact" and c.columns == 256 and est.products == c.products > 256
+    d = 64  # sbp.logdet: a pilot of 8 probes may take 64 // 8 = 8 steps; a spread spectrum makes it give up
+    lam = torch.logspace(0, -4, d, dtype=F64)
+    Q = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(1), dtype=F64)).Q
+    A = Q @ torch.diag(lam) @ Q.T
+    calls = []
+    est = sbp.logdet(lambda v: calls.append(v.shape[0]) or v @ A, d, method="auto", rtol=1e-3, generator=0)
+    assert est.method == "exact" and est.products == sum(calls) > d

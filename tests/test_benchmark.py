@@ -36,13 +36,13 @@ def test_counted_estimate_is_logdet_metric_and_counts_every_product(problem, nam
         assert count.vjps == 1 + (order - (spec["method"] == "bidiag")) * probes
     else:  # interval (Lanczos from every probe) + lambda_max + order per probe (Hutch++: sketch + rest)
         assert count.jvps == count.vjps == iters * probes + 1 + order * probes
-    assert count.pairs == count.jvps
+    assert count.products == count.jvps
     if spec["method"] in ("chebyshev", "taylor") and "variance_reduction" not in spec:  # without a graph: the Lanczos runs alone give the value
         with torch.no_grad():
             est0, count0 = bm.counted_estimate(problem.f, problem.z, order=order, probes=probes, power_iters=iters,
                                                generator=3, **spec)
         torch.testing.assert_close(est0.logdet, ref.logdet.detach())
-        assert count0.pairs == iters * probes
+        assert count0.products == iters * probes
 
 
 @pytest.mark.parametrize("name", list(bm.METHODS) + [bm.GPYTORCH])
@@ -56,9 +56,9 @@ def test_plan_for_budget_spends_at_most_the_budget(problem, name, budget):
     with torch.no_grad():
         _, count = bm.counted_estimate(problem.f, problem.z, order=order, probes=probes, power_iters=iters,
                                        generator=0, **bm.METHODS[name])
-    assert count.pairs <= budget
+    assert count.products <= budget
     if order < d and iters < d:  # not capped by the dimension: the next step would exceed the budget
-        assert count.pairs + probes > budget
+        assert count.products + probes > budget
 
 
 def test_plan_for_budget_rejects_unknown_method():

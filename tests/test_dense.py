@@ -1,10 +1,10 @@
-"""sbp.numerics.dense: the exact metric and its log det against autograd and torch.linalg; the singular rule."""
+"""sbp.numerics.dense: the exact metric and its log det against autograd and torch.linalg."""
 import math
 
 import pytest
 import torch
 
-from sbp.numerics.dense import logdet_dense, metric_dense, singular_rows, singular_rtol
+from sbp.numerics.dense import logdet_dense, metric_completing, metric_dense, metric_of
 from helpers import mlp
 
 F64 = torch.float64
@@ -28,8 +28,13 @@ def test_logdet_dense_matches_slogdet_and_is_minus_inf_when_singular():
     assert logdet_dense(v @ v.T).item() == -math.inf
 
 
-@pytest.mark.parametrize("dtype, rtol", [(torch.float32, (10 * 2 ** -23) ** 2), (F64, 10 * 2 ** -52)])
-def test_singular_rule_is_10_eps_on_singular_values_or_float64s_gram(dtype, rtol):
-    assert singular_rtol(dtype) == pytest.approx(rtol)
-    lam = torch.tensor([[0.5 * rtol, 1.0], [2 * rtol, 1.0]], dtype=F64)
-    assert singular_rows(lam, dtype).tolist() == [True, False]
+def test_metric_of_an_operator_and_its_completion_from_known_products_are_jtj():
+    from sbp.numerics.jacobian import metric_operator
+    f = mlp(4, 9)
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(0), dtype=F64)
+    op = metric_operator(f, z, jvp_mode="reverse")
+    G = metric_of(op)
+    torch.testing.assert_close(G, metric_dense(f, z), rtol=1e-12, atol=1e-12)
+    V = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(1), dtype=F64)
+    Gc = metric_completing(op, V, op.jvp(V))  # Q^T G Q: the same spectrum
+    torch.testing.assert_close(torch.linalg.eigvalsh(Gc), torch.linalg.eigvalsh(G), rtol=1e-10, atol=1e-12)

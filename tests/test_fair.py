@@ -4,32 +4,37 @@ import torch
 
 import sbp
 import sbp.experiments.benchmark as bm
-from sbp.experiments.benchmark.fair import counted_products, fair_raw, fair_summary, fair_wide
-import sbp.numerics.logdet as logdet_module
+from sbp.experiments.benchmark.fair import fair_raw, fair_summary, fair_wide
+from sbp.numerics.jacobian import counted
+from sbp.numerics.logdet import logdet_operator
 
 F64 = torch.float64
 
 
-def test_counted_products_counts_the_exact_route_and_restores_the_module():
+def test_a_counted_operator_counts_the_exact_route_as_columns_and_leaves_the_operator_alone():
     p = bm.designed_problem(12, 1e2, rows=2, seed=1)
-    before = logdet_module.metric_operator, logdet_module.metric_dense, logdet_module.metric_dense_completing
-    with counted_products() as c:
-        sbp.logdet_metric(p.f, p.z, method="exact", jvp_mode="reverse")
-    assert (c.columns, c.jvps, c.vjps, c.products) == (12, 0, 0, 12)
-    assert (logdet_module.metric_operator, logdet_module.metric_dense, logdet_module.metric_dense_completing) == before
+    plain = sbp.metric_operator(p.f, p.z, jvp_mode="reverse")
+    op, c = counted(plain)
+    est = logdet_operator(op, method="exact")
+    assert (c.columns, c.jvps, c.vjps, c.products) == (12, 0, 0, 12) == (12, 0, 0, est.products)
+    torch.testing.assert_close(est.logdet, sbp.logdet_metric(p.f, p.z, method="exact").logdet, rtol=1e-12, atol=0)
+    logdet_operator(plain, method="exact")
+    assert c.products == 12  # the wrapped operator counts, the original does not
 
 
-def test_counted_products_matches_the_estimates_own_count_and_adds_the_auto_pilot():
+def test_counted_products_match_the_estimates_own_count_and_add_the_auto_pilot():
     p = bm.designed_problem(96, 1e2, rows=2, seed=1)
-    with counted_products() as c:
-        est = sbp.logdet_metric(p.f, p.z, method="slq", rtol=0.1, probes=4, generator=0, jvp_mode="reverse")
+    op, c = counted(sbp.metric_operator(p.f, p.z, jvp_mode="reverse"))
+    est = logdet_operator(op, method="slq", rtol=0.1, probes=4, generator=0)
     # steps x probes bounds the vectors from above: done probes leave the block (per-probe stop)
     assert c.columns == 0 and c.jvps == c.vjps and est.products / 2 < c.vjps <= est.products
-    with counted_products() as c:
-        est = sbp.logdet_metric(p.f, p.z, method="auto", rtol=1e-3, probes=4, generator=0, jvp_mode="reverse")
-    # the gate's J v on the pilot's 4 probes are counted (at rtol 1e-3 the pilot never starts) and are 4 of
-    # exact's 96 columns: d products in all, as exact alone
-    assert est.method == "exact" and c.columns == 92 and (c.jvps, c.vjps, c.products) == (4, 0, 96)
+    ref = sbp.logdet_metric(p.f, p.z, method="slq", rtol=0.1, probes=4, generator=0, jvp_mode="reverse")
+    assert torch.equal(est.logdet, ref.logdet) and est.products == ref.products  # the same path
+    op, c = counted(sbp.metric_operator(p.f, p.z, jvp_mode="reverse"))
+    est = logdet_operator(op, method="auto", rtol=1e-3, probes=4, generator=0)
+    # the gate's J v on the pilot's 4 probes (at rtol 1e-3 the pilot never starts) are 4 of exact's 96
+    # columns (the operator's column route): d products in all, as exact alone
+    assert est.method == "exact" and (c.columns, c.jvps, c.vjps, c.products) == (96, 0, 0, 96)
 
 
 def test_fair_summary_judges_untoleranced_rows_against_each_rtol():

@@ -115,3 +115,41 @@ def test_metric_completing_known_products_has_the_dense_metrics_spectrum_and_gra
     same = V.clone()
     same[1] = same[0]  # dependent vectors: no basis to complete, the standard columns are taken
     torch.testing.assert_close(metric_dense_completing(f, z, same, op.jvp(same), op=op), G, rtol=0, atol=0)
+
+
+def _autograd_jacobian(f, z):
+    return torch.stack([torch.autograd.functional.jacobian(lambda x: f(x[None]).reshape(-1), z[b])
+                        for b in range(z.shape[0])])
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto", "dense"])
+def test_operator_dense_and_columns_are_J_and_J_times_the_basis(mode):
+    f = net()
+    z = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
+    op = metric_operator(f, z, jvp_mode=mode)
+    ref = _autograd_jacobian(f, z)  # (B, D, d)
+    torch.testing.assert_close(op.dense(chunk=2), ref)
+    basis = torch.randn(2, 4, 3, dtype=F64, generator=torch.Generator().manual_seed(3))
+    known = torch.randn(1, 4, 16, dtype=F64, generator=torch.Generator().manual_seed(4))
+    cols = op.columns(basis, known=known)
+    assert cols.shape == (4, 16, 3)
+    torch.testing.assert_close(cols[..., 0], known[0])
+    torch.testing.assert_close(cols[..., 1:], torch.einsum("bkd,pbd->bkp", ref, basis))
+    # the column route is column_mode's: forward unless jvp_mode="reverse" asks for the folded route
+    assert (op.column_jvp is None) == (mode in ("forward", "reverse"))
+
+
+def test_counted_operator_counts_each_route_and_returns_the_same_products():
+    from sbp.numerics.jacobian import counted
+    f = net()
+    z = torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
+    op = metric_operator(f, z, jvp_mode="auto")
+    wrapped, c = counted(op)
+    V = torch.randn(5, 4, 3, dtype=F64, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(wrapped.matvec(V), op.matvec(V), rtol=0, atol=0)
+    assert (c.jvps, c.vjps, c.columns, c.products) == (5, 5, 0, 5)
+    torch.testing.assert_close(wrapped.dense(), op.dense(), rtol=0, atol=0)
+    assert (c.jvps, c.columns, c.products) == (5, 3, 8)
+    op.matvec(V)
+    op.dense()
+    assert c.products == 8  # the original operator is not counted

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import sbp
-from sbp.experiments.benchmark.fair import counted_products
+from sbp.numerics.jacobian import counted
+from sbp.numerics.logdet import logdet_operator
 from sbp.numerics.trace import student_t_quantile
 from helpers import mlp
 
@@ -40,8 +41,9 @@ def test_interval_covers_the_polynomial_expectation_at_about_its_confidence():
 def test_products_are_vector_products_per_row_as_counted_through_j(method, graph):
     f = mlp(6, 10)
     z = torch.randn(2, 6, dtype=F64, generator=torch.Generator().manual_seed(0))
-    with counted_products() as c, torch.set_grad_enabled(graph):
-        est = sbp.logdet_metric(f, z, method=method, order=12, probes=5, generator=0, jvp_mode="forward")
+    with torch.set_grad_enabled(graph):
+        op, c = counted(sbp.metric_operator(f, z, jvp_mode="forward"))
+        est = logdet_operator(op, method=method, order=12, probes=5, generator=0)
     assert est.products == c.jvps, (est.products, c.jvps, c.vjps)
 
 

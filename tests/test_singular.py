@@ -94,3 +94,23 @@ def test_singular_operator_is_minus_inf_with_a_warning_and_damping_makes_it_fini
             est = sbp.logdet(lambda v: v @ S, 10, method=method, generator=0)
         assert est.logdet.item() == -math.inf
         assert math.isfinite(sbp.logdet(lambda v: v @ S, 10, method=method, generator=0, damping=1e-3).logdet.item())
+
+
+@pytest.mark.parametrize("dtype, rtol", [(torch.float32, (10 * 2 ** -23) ** 2), (F64, 10 * 2 ** -52)])
+def test_singular_rule_is_10_eps_on_singular_values_or_float64s_gram(dtype, rtol):
+    from sbp.numerics.singular import singular_rows, singular_rtol
+    assert singular_rtol(dtype) == pytest.approx(rtol) == singular_rtol(dtype, of="J")
+    lam = torch.tensor([[0.5 * rtol, 1.0], [2 * rtol, 1.0]], dtype=F64)
+    assert singular_rows(lam, dtype).tolist() == [True, False]
+
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_singular_rule_on_gs_own_products_is_10_eps(dtype):
+    from sbp.numerics.singular import resolution, singular_rows, singular_rtol
+    tau = 10 * torch.finfo(dtype).eps
+    assert singular_rtol(dtype, of="G") == tau == resolution(dtype)
+    lam = torch.tensor([[0.5 * tau, 1.0], [2 * tau, 1.0]], dtype=F64)
+    assert singular_rows(lam, dtype, of="G").tolist() == [True, False]
+    with pytest.raises(ValueError, match="of must be"):
+        singular_rtol(dtype, of="J^T J")

@@ -51,3 +51,36 @@ def test_mean_stderr_and_intervals():
     half = interval_halfwidth(tr.stderr, 4, 0.95)
     assert half.item() == pytest.approx(student_t_quantile(0.975, 3) * tr.stderr.item())
     assert math.isinf(interval_halfwidth(tr.stderr, 1, 0.95).item())
+
+
+def _quadratic_integrand(M):
+    """An integrand of tr M: v^T M v per probe, in a block with the fields trace_loop reads."""
+    from types import SimpleNamespace
+
+    def integrand(V, target):
+        B = V.shape[1]
+        no = torch.zeros(B, dtype=torch.bool)
+        blk = SimpleNamespace(values=(V * (V @ M)).sum(-1), products=V.shape[0], singular=no, unresolved=None,
+                              stderr=None)
+        return blk, torch.zeros(B, dtype=F64)
+    return integrand
+
+
+def test_trace_loop_runs_one_block_for_a_fixed_budget_and_blocks_to_a_tolerance():
+    from sbp.numerics.tolerance import make_tolerance
+    from sbp.numerics.trace import trace_loop
+    M = torch.randn(6, 6, generator=torch.Generator().manual_seed(0), dtype=F64)
+    M = M @ M.T + 6 * torch.eye(6, dtype=F64)
+    fixed = trace_loop(_quadratic_integrand(M), sampler(2), (8, 1, 6))
+    ref = hutchinson(lambda V: (V * (V @ M)).sum(-1), sampler(2), (8, 1, 6))  # the same probes
+    assert torch.equal(fixed.estimate, ref.mean) and torch.equal(fixed.stderr, ref.stderr)
+    assert fixed.converged is None and len(fixed.blocks) == 1 and fixed.products == 8
+    tol = make_tolerance(None, 0.01, 0.95, 100000, 6)
+    run = trace_loop(_quadratic_integrand(M), sampler(3), (8, 1, 6), tol)
+    n = 8 * len(run.blocks)
+    assert len(run.blocks) > 1 and run.products == n and bool(run.converged.all())
+    assert interval_halfwidth(run.stderr, n, 0.95).item() <= 0.01 * run.estimate.abs().item()
+    assert abs(run.estimate.item() - torch.trace(M).item()) < 0.03 * torch.trace(M).item()
+    capped = trace_loop(_quadratic_integrand(M), sampler(3), (8, 1, 6), make_tolerance(None, 1e-6, 0.95, 40, 6))
+    assert capped.products <= 40 and not bool(capped.converged.any())
+    assert trace_loop(_quadratic_integrand(M), sampler(3), (8, 1, 6), tol, pilot=lambda *a: False) is None

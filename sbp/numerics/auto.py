@@ -1,6 +1,12 @@
-"""``method="auto"``: exact or stochastic, whichever is predicted to be cheaper.
+"""``method="auto"``: exact or stochastic, whichever is predicted to be cheaper; every decision of it is here.
 
-Fixed budget (``auto_method``): the estimator's vector products against d dense-Jacobian columns.
+One cost model (``CostModel``) serves both entry points: exact costs d units (d dense Jacobian columns for
+``logdet_metric``, d products with the unit vectors for ``sbp.logdet``) and each vector product of the
+stochastic route ``product_cost`` units (``METRIC_COST``: a JVP+VJP pair ~ ``AUTO_PRODUCT_COST`` columns;
+``OPERATOR_COST``: a product with G ~ one with a unit vector). ``auto_estimate`` runs the decision on the
+routes the facade hands it.
+
+Fixed budget (``CostModel.method``): the estimator's vector products against exact's d units.
 With a tolerance (``auto_pilot_verdict``): one pilot block of SLQ to the tolerance's quadrature
 share predicts the products that reaching the tolerance needs, from the Lanczos steps it took
 (the spectrum) and the spread of its probes' values (the variance): exact wins when d columns
@@ -15,15 +21,22 @@ are not wasted when exact is taken: they are P of exact's d columns, in a basis 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
 
+from sbp.numerics.checks import as_generator
+from sbp.numerics.dense import metric_completing
+from sbp.numerics.jacobian import MetricOperator
+from sbp.numerics.result import LogdetEstimate
 from sbp.numerics.tolerance import FIRST_CHECK, Tolerance
-from sbp.numerics.trace import student_t_quantile
+from sbp.numerics.trace import peek_rademacher, student_t_quantile
 
-__all__ = ["AUTO_PRODUCT_COST", "auto_gate", "auto_method", "auto_operator_method", "auto_pilot", "auto_pilot_hopeless", "auto_pilot_steps",
-           "auto_pilot_verdict", "graph_wanted"]
+__all__ = ["AUTO_PRODUCT_COST", "CostModel", "METRIC_COST", "OPERATOR_COST", "auto_estimate", "metric_gate",
+           "auto_gate", "auto_method", "auto_pilot", "auto_pilot_hopeless", "auto_pilot_steps", "auto_pilot_verdict",
+           "graph_wanted"]
 
 # One JVP+VJP product on a vector (in small sequential blocks of probes) costs about this many
 # dense-Jacobian JVP columns (which are batched 256 at a time). Measured without a graph on DCGAN-like
@@ -38,37 +51,90 @@ def graph_wanted(output: Tensor) -> bool:
     return torch.is_grad_enabled() and output.requires_grad
 
 
+@dataclass(frozen=True)
+class CostModel:
+    """auto's cost model: exact costs d units, each vector product of the stochastic route ``product_cost`` units."""
+
+    product_cost: float
+
+    def stochastic_products(self, d: int, *, method: str, order: int, probes: int, power_iters: int,
+                            graph: bool) -> int:
+        """The fixed-budget estimator's vector products per row. chebyshev/taylor: ``power_iters * probes``
+        Lanczos products, plus ``order * probes`` for the recurrence and 1 for lambda_max when a graph is built
+        or order >= 2 power_iters (else the Lanczos matrices give the value); slq/bidiag: ``min(order, d) * probes + 1``."""
+        if method in ("slq", "bidiag"):
+            return min(order, d) * probes + 1
+        recurrence = graph or order >= 2 * power_iters
+        return (power_iters + (order if recurrence else 0)) * probes + int(graph)
+
+    def method(self, d: int, *, order: int, probes: int, power_iters: int, graph: bool,
+               method: str = "chebyshev") -> str:
+        """Fixed budget: ``"exact"`` if d units cost no more than the estimator's products, else ``method``."""
+        vectors = self.stochastic_products(d, method=method, order=order, probes=probes, power_iters=power_iters,
+                                           graph=graph)
+        return "exact" if d <= self.product_cost * vectors else method
+
+    def pilot_steps(self, d: int, probes: int) -> int:
+        """Lanczos steps the pilot block may take before the stochastic route costs more than exact
+        (0: exact is cheaper than even a 4-step pilot)."""
+        steps = int(d // (self.product_cost * probes))
+        return steps if steps >= 4 else 0
+
+
+METRIC_COST = CostModel(AUTO_PRODUCT_COST)  # logdet_metric: a JVP+VJP pair against a dense Jacobian column
+OPERATOR_COST = CostModel(1.0)  # sbp.logdet: a product with G on a probe against one on a unit vector
+
+
 def auto_method(d: int, *, order: int, probes: int, power_iters: int, method: str = "chebyshev",
                 graph: bool | None = None, product_cost: float = AUTO_PRODUCT_COST) -> str:
-    """``"exact"`` if d JVP columns (dense Jacobian) cost less than the stochastic estimator's
-    products, ``product_cost`` times its vector products, else ``method``.
-
-    chebyshev/taylor: ``power_iters * probes`` Lanczos products, plus ``order * probes`` for
-    the recurrence and 1 for lambda_max when a graph is built (``graph``, default
-    ``torch.is_grad_enabled()``) or order >= 2 power_iters; slq/bidiag: ``min(order, d) * probes + 1``.
-    """
+    """``CostModel(product_cost).method``: ``"exact"`` if d JVP columns (dense Jacobian) cost less than the
+    stochastic estimator's products, else ``method``; ``graph`` defaults to ``torch.is_grad_enabled()``."""
     graph = torch.is_grad_enabled() if graph is None else graph
-    if method in ("slq", "bidiag"):
-        vectors = min(order, d) * probes + 1
-    else:
-        recurrence = graph or order >= 2 * power_iters
-        vectors = (power_iters + (order if recurrence else 0)) * probes + int(graph)
-    return "exact" if d <= product_cost * vectors else method
-
-
-def auto_operator_method(dim: int, *, order: int, probes: int, power_iters: int) -> str:
-    """``sbp.logdet``'s fixed-budget ``method="auto"``, products with G compared one to one: ``"exact"`` (dim
-    products with the unit vectors) when dim <= power_iters + 1 + order * probes, else ``"chebyshev"``. (This
-    counts the Lanczos steps once, not per probe as ``auto_method`` does; kept so that fixed-budget results
-    do not move.)"""
-    return "exact" if dim <= power_iters + 1 + order * probes else "chebyshev"
+    return CostModel(product_cost).method(d, order=order, probes=probes, power_iters=power_iters, graph=graph,
+                                          method=method)
 
 
 def auto_pilot_steps(d: int, probes: int, product_cost: float) -> int:
-    """Lanczos steps the pilot block may take before the stochastic route costs more than exact
-    (0: exact is cheaper than even a 4-step pilot)."""
-    steps = int(d // (product_cost * probes))
-    return steps if steps >= 4 else 0
+    """``CostModel(product_cost).pilot_steps``."""
+    return CostModel(product_cost).pilot_steps(d, probes)
+
+
+Estimate = Callable[[], LogdetEstimate]
+Pilot = Callable[[], "LogdetEstimate | None"]
+
+
+def auto_estimate(cost: CostModel, d: int, tol: Tolerance | None, *, order: int, probes: int, power_iters: int,
+                  graph: bool, exact: Estimate, stochastic: Callable[[str], LogdetEstimate], pilot: Pilot,
+                  gate: Callable[[Pilot], LogdetEstimate] | None = None) -> LogdetEstimate:
+    """``method="auto"`` for both entry points. Fixed budget: ``exact()`` or ``stochastic(method)`` by
+    ``cost.method``. With ``tol``: ``exact()`` where even a 4-step pilot costs more; else ``pilot()`` (an SLQ
+    block run to the tolerance that returns None where exact is predicted cheaper; ``auto_pilot``), first
+    through ``gate(pilot)`` when given (``metric_gate``), and ``exact()`` where the pilot gives up."""
+    if tol is None:
+        choice = cost.method(d, order=order, probes=probes, power_iters=power_iters, graph=graph)
+        return exact() if choice == "exact" else stochastic(choice)
+    if cost.pilot_steps(d, probes) == 0:
+        return exact()
+    if gate is not None:
+        return gate(pilot)
+    est = pilot()
+    return est if est is not None else exact()
+
+
+def metric_gate(op: MetricOperator, tol: Tolerance, exact_of: Callable[[Tensor], LogdetEstimate], *, generator,
+                probes: int, damping: float, cost: CostModel = METRIC_COST) -> Callable[[Pilot], LogdetEstimate]:
+    """``logdet_metric``'s gate before the pilot: J v of the pilot's own probes on the operator's column route
+    (``auto_gate``); where it or the pilot rules the stochastic route out, exact's G is completed from those P
+    products (``dense.metric_completing``: d - P more columns) and ``exact_of(G)`` returned."""
+    def gate(pilot: Pilot) -> LogdetEstimate:
+        x = op.z if op.z is not None else op.output
+        V = peek_rademacher(as_generator(generator, x.device), (probes, op.batch, op.dim), x.dtype, x.device)
+        with torch.enable_grad() if graph_wanted(op.output) else torch.no_grad():
+            JV = op.columns(V, chunk=None).permute(2, 0, 1)  # (P, B, D)
+            hopeless = auto_gate(JV, V, tol, damping=damping, product_cost=cost.product_cost)
+            est = None if hopeless else pilot()
+        return est if est is not None else exact_of(metric_completing(op, V, JV))
+    return gate
 
 
 def auto_pilot_hopeless(gauss: Tensor, target: Tensor, steps: int, d: int, *, confidence: float,
@@ -112,7 +178,7 @@ def auto_pilot_verdict(values: Tensor, bias: Tensor, target: Tensor, steps: int,
 
 def auto_pilot(d: int, *, confidence: float, product_cost: float, quadrature_share: float):
     """``(give_up, verdict)`` for the pilot block: ``give_up(gauss, target, steps)``, the Krylov stop rule's
-    early exit (``auto_pilot_hopeless``), and ``verdict(block, bias, target)`` for ``run_to_tolerance``:
+    early exit (``auto_pilot_hopeless``), and ``verdict(block, bias, target)`` for ``trace.trace_loop``:
     False once ``give_up`` has fired, else ``auto_pilot_verdict``."""
     state = {"gave_up": False}
 

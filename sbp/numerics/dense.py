@@ -12,9 +12,9 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.jacobian import MetricOperator, jacobian
+from sbp.numerics.jacobian import MetricOperator, column_mode, jacobian, metric_operator
 
-__all__ = ["metric_dense", "metric_dense_completing", "logdet_dense", "singular_rows", "singular_rtol"]
+__all__ = ["metric_dense", "metric_dense_completing", "gram", "metric_of", "metric_completing", "logdet_dense"]
 
 
 def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "auto",
@@ -23,10 +23,15 @@ def metric_dense(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str = "a
 
     J (B, D, d) comes from ``sbp.numerics.jacobian.jacobian`` (d JVP columns per row, on ``op`` if given).
     """
-    return _gram(jacobian(f, z, jvp_mode=jvp_mode, op=op))
+    return gram(jacobian(f, z, jvp_mode=jvp_mode, op=op))
 
 
-def _gram(J: Tensor) -> Tensor:
+def metric_of(op: MetricOperator) -> Tensor:
+    """G = J^T J (B, d, d) of an operator, from its d dense columns (``MetricOperator.dense``), float64."""
+    return gram(op.dense())
+
+
+def gram(J: Tensor) -> Tensor:
     """J^T J (B, k, k) of J (B, D, k), in float64 and exactly symmetric."""
     J = J.to(torch.float64)
     G = J.mT @ J
@@ -55,25 +60,32 @@ def _complete_basis(V: Tensor) -> tuple[Tensor, Tensor, bool]:
 
 def metric_dense_completing(f: Callable[[Tensor], Tensor], z: Tensor, V: Tensor, JV: Tensor, *,
                             op: MetricOperator | None = None) -> Tensor:
+    """``metric_completing`` on ``op``, or on a new operator of ``f`` at ``z`` (the column route)."""
+    return metric_completing(op if op is not None else metric_operator(f, z, jvp_mode=column_mode("auto", z.device)),
+                             V, JV)
+
+
+def metric_completing(op: MetricOperator, V: Tensor, JV: Tensor) -> Tensor:
     """Q^T G Q (B, d, d), float64: the metric in an orthonormal basis Q of each row's R^d whose first P
     vectors span the P given vectors ``V`` (P, B, d), whose products ``JV`` = J V (P, B, D) are known.
 
-    Same eigenvalues and log det as ``metric_dense`` (to the rounding of J's dtype), from d - P JVP
-    columns instead of d: ``method="auto"`` completes its gate's products to the exact value. With
+    Same eigenvalues and log det as ``metric_of`` (to the rounding of J's dtype), from d - P column
+    products instead of d: ``method="auto"`` completes its gate's products to the exact value. With
     V = Q_P R (QR per row), J Q_P = (J V) R^{-1}; the other d - P columns are J applied to the rest of Q.
-    Rank-deficient ``V``: ``metric_dense`` (d columns).
+    Rank-deficient ``V``: ``metric_of`` (d columns).
     """
-    P, d = V.shape[0], z.shape[1]
-    if not 0 < P < d or V.shape != (P, *z.shape) or JV.shape[:2] != (P, z.shape[0]):
+    B, d = op.batch, op.dim
+    P = V.shape[0]
+    if not 0 < P < d or V.shape != (P, B, d) or JV.shape[:2] != (P, B):
         raise ValueError(f"V must be (P, B, d) with 0 < P < d = {d} and JV (P, B, D), got {tuple(V.shape)} and "
-                         f"{tuple(JV.shape)} for z of shape {tuple(z.shape)}")
+                         f"{tuple(JV.shape)} for z of shape {(B, d)}")
     rest, R, ok = _complete_basis(V.detach().permute(1, 2, 0).to(torch.float64))
     if not ok:
-        return metric_dense(f, z, op=op)
+        return metric_of(op)
     first = torch.linalg.solve_triangular(R, JV.permute(1, 2, 0).to(torch.float64), upper=True,
                                           left=False)  # J Q_P = J V R^{-1}, (B, D, P)
-    basis = rest.permute(2, 0, 1).to(z.dtype)  # (d - P, B, d)
-    return _gram(jacobian(f, z, op=op, basis=basis, known=first.permute(2, 0, 1).to(JV.dtype)))
+    basis = rest.permute(2, 0, 1).to(V.dtype)  # (d - P, B, d)
+    return gram(op.columns(basis, known=first.permute(2, 0, 1).to(JV.dtype)))
 
 
 def logdet_dense(G: Tensor) -> Tensor:
@@ -88,17 +100,3 @@ def logdet_dense(G: Tensor) -> Tensor:
                             torch.full_like(ev[..., 0], -math.inf))
         ld = torch.where(info == 0, ld, ld_ev)
     return ld.to(G.dtype)
-
-
-def singular_rtol(dtype: torch.dtype) -> float:
-    """lambda_min / lambda_max of G = J^T J, J in ``dtype``, at or below which G is singular to working
-    precision: max((10 eps)^2, 10 eps_64) (J's rounding in ``dtype`` perturbs its singular values by
-    ~eps sigma_max, the float64 G by ~eps_64 lambda_max): 1.4e-12 in float32, 2.2e-15 in float64."""
-    return max((10 * torch.finfo(dtype).eps) ** 2, 10 * torch.finfo(torch.float64).eps)
-
-
-def singular_rows(eigenvalues: Tensor, dtype: torch.dtype) -> Tensor:
-    """Rows (...,) of increasing eigenvalues (..., d) of G = J^T J, J in ``dtype``, that are singular to working
-    precision: lambda_min <= ``singular_rtol(dtype)`` lambda_max. The one rule of every method
-    (``sbp.numerics.singular``)."""
-    return eigenvalues[..., 0] <= singular_rtol(dtype) * eigenvalues[..., -1]

@@ -1,4 +1,5 @@
-"""The stochastic log det estimators of ``sbp.logdet``, each a short composition of the named parts.
+"""One probe block of each stochastic method (the work of ``sbp.numerics.integrands``), each a short
+composition of the named parts.
 
 - ``polynomial_block``: Algorithm 1 of Ramesh & LeCun (2018). Lanczos from every probe
   (``krylov.lanczos``) gives the spectral interval [a, b] (``bounds.spectral_bounds``, step 1);

@@ -1,4 +1,4 @@
-"""``method="exact"``: the log det of a dense metric, with the one singular rule (``dense.singular_rows``).
+"""``method="exact"``: the log det of a dense metric, with the one singular rule (``singular.singular_rows``).
 
 ``logdet_metric`` forms G = J^T J from J's columns (``dense.metric_dense``, float64): it is positive
 semi-definite by construction, and a failed Cholesky means a singular J (-inf, warned by the facade).
@@ -12,9 +12,9 @@ import math
 import torch
 from torch import Tensor
 
-from sbp.numerics.dense import logdet_dense, singular_rows
+from sbp.numerics.dense import logdet_dense
 from sbp.numerics.result import LogdetEstimate
-from sbp.numerics.singular import resolution
+from sbp.numerics.singular import resolution, singular_rows
 
 __all__ = ["exact_estimate", "check_dense_operator", "ZERO_PRODUCTS"]
 
@@ -42,8 +42,8 @@ def check_dense_operator(G: Tensor) -> None:
 def exact_estimate(G: Tensor, products: int, dtype: torch.dtype, damping: float = 0.0, tol=None,
                    of_operator: bool = False) -> LogdetEstimate:
     """The dense path: log det of G (+ damping I) (B, d, d) in float64; -inf for rows singular to working
-    precision: ``singular_rows`` for a G formed from J in ``dtype``, or (``of_operator``: ``sbp.logdet``'s G
-    itself in ``dtype``) lambda_min <= 10 eps lambda_max. ``products``: vector products per row (d columns,
+    precision (``singular_rows``) of a G formed from J in ``dtype`` (``of="J"``), or (``of_operator``:
+    ``sbp.logdet``'s G itself in ``dtype``, ``of="G"``). ``products``: vector products per row (d columns,
     or d products with G)."""
     lam = torch.linalg.eigvalsh(((G + G.mT) / 2).to(torch.float64))
     if bool((lam.detach()[..., -1] == 0).all()):
@@ -56,7 +56,7 @@ def exact_estimate(G: Tensor, products: int, dtype: torch.dtype, damping: float 
     ld = logdet_dense(G).to(dtype)
     if not damping:
         lam0 = lam.detach()
-        singular = lam0[..., 0] <= resolution(dtype) * lam0[..., -1] if of_operator else singular_rows(lam0, dtype)
+        singular = singular_rows(lam0, dtype, of="G" if of_operator else "J")
         ld = torch.where(singular, torch.full_like(ld, -math.inf), ld)
     zero = torch.zeros_like(ld).detach()
     return LogdetEstimate(logdet=ld, lambda_max=lam[..., -1].to(dtype), stderr=zero,

@@ -18,6 +18,7 @@ This module knows nothing of estimators: it only supplies products and dense Jac
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,7 +28,8 @@ from torch.func import jvp, vjp, vmap
 
 from sbp.numerics.checks import check_eval_mode, check_latent, check_output
 
-__all__ = ["MetricOperator", "metric_operator", "jacobian", "column_mode", "JVP_MODES", "resolve_jvp_mode"]
+__all__ = ["MetricOperator", "metric_operator", "jacobian", "column_mode", "JVP_MODES", "resolve_jvp_mode",
+           "ProductCounts", "counted"]
 
 JVP_MODES = ("auto", "forward", "reverse", "dense")
 FOLD_ROWS = 4096  # "reverse" mode runs f on at most this many folded rows (or B) at once
@@ -54,10 +56,13 @@ def _flat(f: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
 
 @dataclass(frozen=True)
 class MetricOperator:
-    """Products with J (B x D x d), J^T and G = J^T J for every row of a batch.
+    """The Jacobian operator of f at z: products with J (B x D x d), J^T and G = J^T J for every row of a
+    batch, and J's dense columns. Every log det method (stochastic, exact, auto) sees only this object.
 
     Blocks of vectors have shape ``(P, B, d)`` (inputs) or ``(P, B, D)`` (outputs):
-    P probe vectors for each of the B samples.
+    P probe vectors for each of the B samples. ``column_jvp`` is J on wide blocks of basis vectors
+    (``columns``, ``dense``: the exact route's columns, by ``column_mode``'s route); None: ``jvp``.
+    Wrap the products to observe them (``counted``): ``dataclasses.replace`` with new callables.
     """
 
     output: Tensor  # f(z) flattened, (B, D)
@@ -66,10 +71,62 @@ class MetricOperator:
     batch: int
     dim: int
     out_dim: int
+    column_jvp: Callable[[Tensor], Tensor] | None = None  # (k, B, d) -> (k, B, D), wide blocks of columns
+    z: Tensor | None = None  # the point (B, d): dtype and device of the basis vectors
 
     def matvec(self, v: Tensor) -> Tensor:
         """G v = J^T (J v) for a block ``v`` of shape (P, B, d)."""
         return self.vjp(self.jvp(v))
+
+    def columns(self, basis: Tensor, *, known: Tensor | None = None, chunk: int | None = 256) -> Tensor:
+        """J applied to the k vectors ``basis`` (k, B, d) of each row, ``chunk`` at a time (None: all at once),
+        after the products ``known`` (k0, B, D) already made: (B, D, k0 + k). Differentiable."""
+        apply = self.column_jvp if self.column_jvp is not None else self.jvp
+        k = basis.shape[0]
+        step = k if chunk is None else max(1, int(chunk))
+        cols = [] if known is None else [known]
+        cols += [apply(basis[i:i + step]) for i in range(0, k, step)]  # each (c, B, D)
+        return torch.cat(cols, dim=0).permute(1, 2, 0)
+
+    def dense(self, *, chunk: int | None = 256) -> Tensor:
+        """The dense Jacobian J (B, D, d): ``columns`` of the standard basis (d column products per row)."""
+        like = self.z if self.z is not None else self.output
+        basis = torch.eye(self.dim, dtype=like.dtype, device=like.device)[:, None, :].expand(-1, self.batch, -1)
+        return self.columns(basis, chunk=chunk)
+
+
+@dataclass
+class ProductCounts:
+    """Vectors per row through J (``jvps``), J^T (``vjps``) and dense Jacobian columns (``columns``)."""
+
+    jvps: int = 0
+    vjps: int = 0
+    columns: int = 0
+
+    @property
+    def products(self) -> int:
+        """Vector products per row: JVP+VJP pairs (the larger count) plus dense columns."""
+        return max(self.jvps, self.vjps) + self.columns
+
+
+def counted(op: MetricOperator) -> tuple[MetricOperator, ProductCounts]:
+    """``op`` with every product counted: (the wrapped operator, its live ``ProductCounts``). Pass the
+    operator to ``sbp.numerics.logdet.logdet_operator`` (any method); the original ``op`` is untouched."""
+    counts = ProductCounts()
+    columns = op.column_jvp if op.column_jvp is not None else op.jvp
+
+    def jvp(v: Tensor) -> Tensor:
+        counts.jvps += v.shape[0]
+        return op.jvp(v)
+
+    def vjp(u: Tensor) -> Tensor:
+        counts.vjps += u.shape[0]
+        return op.vjp(u)
+
+    def column_jvp(v: Tensor) -> Tensor:
+        counts.columns += v.shape[0]
+        return columns(v)
+    return dataclasses.replace(op, jvp=jvp, vjp=vjp, column_jvp=column_jvp), counts
 
 
 def resolve_jvp_mode(jvp_mode: str, device: torch.device) -> str:
@@ -127,8 +184,9 @@ def metric_operator(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str =
         check_eval_mode(f)
     mode = resolve_jvp_mode(jvp_mode, z.device)
     g = _flat(f)
+    column_jvp = None if column_mode(jvp_mode, z.device) == mode else _forward_jvp(g, z)
     if mode == "dense":
-        return _dense_operator(g, z, check)
+        return dataclasses.replace(_dense_operator(g, z, check), column_jvp=column_jvp)
     if mode == "forward":
         out, vjp_fn = vjp(g, z)
     else:
@@ -137,16 +195,22 @@ def metric_operator(f: Callable[[Tensor], Tensor], z: Tensor, *, jvp_mode: str =
         check_output(out, z.shape[0], z.shape[1])
 
     if mode == "forward":
-        def jvp_block(v: Tensor) -> Tensor:
-            return vmap(lambda t: jvp(g, (z,), (t,))[1])(v)
+        jvp_block = _forward_jvp(g, z)
 
         def vjp_block(w: Tensor) -> Tensor:
             return vmap(lambda u: vjp_fn(u)[0])(w)
     else:
         jvp_block, vjp_block = _folded_products(g, z)
 
-    return MetricOperator(output=out, jvp=jvp_block, vjp=vjp_block, batch=z.shape[0],
-                          dim=z.shape[1], out_dim=out.shape[1])
+    return MetricOperator(output=out, jvp=jvp_block, vjp=vjp_block, batch=z.shape[0], dim=z.shape[1],
+                          out_dim=out.shape[1], column_jvp=column_jvp, z=z)
+
+
+def _forward_jvp(g: Callable[[Tensor], Tensor], z: Tensor) -> Callable[[Tensor], Tensor]:
+    """J v by forward-mode ``torch.func.jvp`` under ``vmap`` over the block (P, B, d) -> (P, B, D)."""
+    def jvp_block(v: Tensor) -> Tensor:
+        return vmap(lambda t: jvp(g, (z,), (t,))[1])(v)
+    return jvp_block
 
 
 def _dense_operator(g: Callable[[Tensor], Tensor], z: Tensor, check: bool) -> MetricOperator:
@@ -158,7 +222,7 @@ def _dense_operator(g: Callable[[Tensor], Tensor], z: Tensor, check: bool) -> Me
     basis = torch.eye(d, dtype=z.dtype, device=z.device)[:, None, :].expand(-1, B, -1)
     J = _folded_products(g, z)[0](basis).permute(1, 2, 0)  # (B, D, d), with a graph when grad is enabled
     return MetricOperator(output=out, jvp=lambda v: torch.einsum("bkd,pbd->pbk", J, v),
-                          vjp=lambda w: torch.einsum("bkd,pbk->pbd", J, w), batch=B, dim=d, out_dim=out.shape[1])
+                          vjp=lambda w: torch.einsum("bkd,pbk->pbd", J, w), batch=B, dim=d, out_dim=out.shape[1], z=z)
 
 
 def column_mode(jvp_mode: str, device: torch.device) -> str:
@@ -175,18 +239,16 @@ def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, *, chunk: int | None = 25
     """Dense Jacobians of ``f`` at each row of ``z``: shape (B, D, d), D = output size per row.
 
     Columns come from JVPs with the standard basis, ``chunk`` columns per batched call
-    (``None``: all at once), on ``op`` if given (an operator of f at z, built with ``column_mode``),
-    else on a new one. ``basis`` (k, B, d): J applied to these k vectors of each row instead;
+    (``None``: all at once), on ``op``'s column route if given (``MetricOperator.columns``), else on a new
+    operator. ``basis`` (k, B, d): J applied to these k vectors of each row instead;
     ``known`` (k0, B, D): products already made, put first ((B, D, k0 + k) in all). Differentiable.
     Used by ``method="exact"``.
     """
     if op is None:
         op = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device))
-    B, d = z.shape
     if basis is None:
+        if known is None:
+            return op.dense(chunk=chunk)
+        B, d = z.shape
         basis = torch.eye(d, dtype=z.dtype, device=z.device)[:, None, :].expand(-1, B, -1)  # (d, B, d)
-    k = basis.shape[0]
-    step = k if chunk is None else max(1, int(chunk))
-    cols = [] if known is None else [known]
-    cols += [op.jvp(basis[i:i + step]) for i in range(0, k, step)]  # each (c, B, D)
-    return torch.cat(cols, dim=0).permute(1, 2, 0)  # (B, D, k0 + k)
+    return op.columns(basis, known=known, chunk=chunk)

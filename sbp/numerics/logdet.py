@@ -1,9 +1,12 @@
 """The log det facade: ``logdet_metric`` (of f's J^T J), ``logdet_operator`` and ``logdet`` (any SPD operator).
 
-Algorithm 1 of Ramesh & LeCun (2018), and the methods beyond it, composed of named parts:
-Krylov recurrences (``krylov``), spectral bounds (``bounds``), polynomials and their operator
-recurrence (``polynomials``), quadrature (``quadrature``), Hutchinson / Hutch++ (``trace``),
-assembled per method in ``estimators``; tolerances in ``tolerance``, ``method="auto"`` in ``auto``.
+Algorithm 1 of Ramesh & LeCun (2018), and the methods beyond it, composed of named parts: one
+operator (``jacobian.MetricOperator``: J v, J^T u, ``.columns``, ``.dense``; wrap it to count products,
+``jacobian.counted``) seen by every method; Krylov recurrences (``krylov``), spectral bounds (``bounds``),
+polynomials (``polynomials``) and quadrature (``quadrature``) make the integrands (``integrands``:
+polynomial, Lanczos, bidiagonal) that one trace loop (``trace.trace_loop``) averages over probe blocks,
+for a fixed budget or to a tolerance (``tolerance``); exact is the dense path (``exact``) with the one
+singular rule (``singular``); ``method="auto"``'s decisions and cost model are in ``auto``.
 The estimate is differentiable (Eq. 3): gradients flow through the recurrences into the
 parameters of f and into z. The interval is a constant (it only selects the polynomial), while
 ``lambda_max`` carries its own gradient v^T dG v for the spectral-norm penalty of Eq. 8.
@@ -19,12 +22,13 @@ warning when not). ``order`` is then ignored; ``lower`` is the Gauss-Radau node 
 bracket is certified when lower <= lambda_min). The gradient is that of the adapted
 estimate: unbiased only up to the quadrature bound.
 
-``method="auto"``: fixed budget, ``"exact"`` or ``"chebyshev"`` by ``auto_method``'s cost
-model (exact needs d JVP columns, the estimator AUTO_PRODUCT_COST per vector product;
-benchmarks/bench_auto.py; rough). With a tolerance (``sbp.numerics.auto``), a gate on J v of the
-pilot's probes, then a pilot SLQ block, predict the products reaching it needs; exact is taken
-when cheaper, with the gate's products as P of its d columns. No graph is built when no gradient
-can flow (``f(z)`` does not require grad).
+``method="auto"`` (every decision in ``sbp.numerics.auto``, one cost model, ``CostModel``): exact costs
+d units (d dense Jacobian columns here, d products with unit vectors for ``sbp.logdet``), each vector
+product of the stochastic route ``product_cost`` units (a JVP+VJP pair ~ AUTO_PRODUCT_COST columns;
+benchmarks/bench_auto.py; rough). Fixed budget: ``"exact"`` or ``"chebyshev"``, whichever costs less. With a
+tolerance, a gate on J v of the pilot's probes, then a pilot SLQ block, predict the products reaching it
+needs; exact is taken when cheaper, with the gate's products as P of its d columns. No graph is built when
+no gradient can flow (``f(z)`` does not require grad).
 
 What a row's value is (the contract): right within its stated uncertainty, flagged by a
 RuntimeWarning that counts and names the rows (pointing at the caller's line), or an error.
@@ -43,23 +47,22 @@ quadrature when order >= d) and report the extreme Ritz values as ``lower``/``up
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from sbp.numerics.auto import (AUTO_PRODUCT_COST, auto_gate, auto_method, auto_operator_method, auto_pilot_steps,
-                               graph_wanted)
-from sbp.numerics.checks import FLOAT_DTYPES, as_generator, check_latent, check_positive_int
-from sbp.numerics.dense import metric_dense, metric_dense_completing
+from sbp.numerics.auto import METRIC_COST, OPERATOR_COST, auto_estimate, auto_method, graph_wanted, metric_gate
+from sbp.numerics.checks import FLOAT_DTYPES, check_latent, check_positive_int
+from sbp.numerics.dense import metric_of
 from sbp.numerics.exact import check_dense_operator, exact_estimate
-from sbp.numerics.jacobian import MetricOperator, column_mode, metric_operator
+from sbp.numerics.jacobian import MetricOperator, column_mode, counted, metric_operator
 from sbp.numerics.options import GRAD_MODES, METHODS, VARIANCE_REDUCTIONS, check_options, resolve_method
 from sbp.numerics.report import warn_estimate
 from sbp.numerics.result import LogdetEstimate
 from sbp.numerics.stochastic import stochastic_estimate
 from sbp.numerics.tolerance import Tolerance, check_tolerance_options, make_tolerance
-from sbp.numerics.trace import peek_rademacher
 
 __all__ = ["LogdetEstimate", "logdet", "logdet_metric", "logdet_operator", "METHODS", "GRAD_MODES", "VARIANCE_REDUCTIONS",
            "auto_method"]
@@ -134,52 +137,46 @@ def logdet_metric(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str | Non
     method = resolve_method(method, tol is not None)
     check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     check_tolerance_options(tol, variance_reduction)
-    est = _metric_estimate(f, z, tol, method=method, order=order, probes=probes, lower=lower, upper=upper,
-                           power_iters=power_iters, generator=generator, jvp_mode=jvp_mode, damping=damping,
-                           grad_mode=grad_mode, variance_reduction=variance_reduction)
+    # exact needs columns only: its operator is built on the column route (no second forward pass of f)
+    op = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device) if method == "exact" else jvp_mode)
+    est = _metric_estimate(op, tol, method=method, order=order, probes=probes, lower=lower, upper=upper,
+                           power_iters=power_iters, generator=generator, damping=damping, grad_mode=grad_mode,
+                           variance_reduction=variance_reduction)
     warn_estimate(est, tol)
     return est
 
 
-def _metric_estimate(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance | None, *, method: str, order, probes,
-                     lower, upper, power_iters, generator, jvp_mode, damping, grad_mode, variance_reduction
-                     ) -> LogdetEstimate:
-    """``logdet_metric``'s dispatch: exact, auto (fixed budget or to a tolerance) or a stochastic method."""
-    d = z.shape[1]
-    exact = lambda G: exact_estimate(G, products=d, dtype=z.dtype, damping=damping, tol=tol)  # noqa: E731
-    if method == "exact":
-        return exact(metric_dense(f, z, jvp_mode=jvp_mode))
+def _point(op: MetricOperator) -> Tensor:
+    """The tensor whose dtype and device the operator's input vectors take (z, else f's output)."""
+    return op.z if op.z is not None else op.output
+
+
+def _metric_estimate(op: MetricOperator, tol: Tolerance | None, *, method: str, order, probes, lower, upper,
+                     power_iters, generator, damping, grad_mode, variance_reduction) -> LogdetEstimate:
+    """The dispatch on a Jacobian operator: exact (its dense columns), a stochastic method, or auto
+    (``sbp.numerics.auto.auto_estimate`` with ``METRIC_COST`` and the gate on J v)."""
+    d = op.dim
+    exact_of = lambda G: exact_estimate(G, products=d, dtype=_point(op).dtype, damping=damping, tol=tol)  # noqa: E731
     run = dict(order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters, generator=generator,
                damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
-    if method == "auto" and tol is not None:
-        def pilot(op: MetricOperator) -> LogdetEstimate | None:
-            return _run(op, "slq", pilot_cost=AUTO_PRODUCT_COST, **run)
-        return _auto_to_tolerance(f, z, tol, exact, pilot, jvp_mode=jvp_mode, generator=generator, probes=probes,
-                                  damping=damping)
-    op = metric_operator(f, z, jvp_mode=jvp_mode)
-    if method == "auto":
-        method = auto_method(d, order=order, probes=probes, power_iters=power_iters, graph=graph_wanted(op.output))
-        if method == "exact":
-            return exact(metric_dense(f, z, jvp_mode=jvp_mode))
-    return _run(op, method, **run)
+    if method == "exact":
+        return exact_of(metric_of(op))
+    if method != "auto":
+        return _run(op, method, **run)
+    gate = None if tol is None else metric_gate(op, tol, exact_of, generator=generator, probes=probes, damping=damping)
+    pilot_op, spent = counted(op)  # the products of a pilot that exact then replaces count too
+    est = auto_estimate(METRIC_COST, d, tol, order=order, probes=probes, power_iters=power_iters,
+                        graph=graph_wanted(op.output), exact=lambda: exact_of(metric_of(op)),
+                        stochastic=lambda m: _run(op, m, **run), gate=gate,
+                        pilot=lambda: _run(pilot_op, "slq", pilot_cost=METRIC_COST.product_cost, **run))
+    return _with_pilot(est, spent.products)
 
 
-def _auto_to_tolerance(f: Callable[[Tensor], Tensor], z: Tensor, tol: Tolerance, exact: Callable[[Tensor], LogdetEstimate],
-                       pilot: Callable[[MetricOperator], LogdetEstimate | None], *, jvp_mode: str, generator,
-                       probes: int, damping: float) -> LogdetEstimate:
-    """``method="auto"`` with a tolerance (``sbp.numerics.auto``): ``exact`` (of a dense metric) where even a 4-step
-    pilot costs more; else the gate on J v of the pilot's probes (exact's column operator), then ``pilot`` (None:
-    exact is cheaper). Where exact is taken, the gate's products are P of its d columns (``metric_dense_completing``)."""
-    B, d = z.shape
-    if auto_pilot_steps(d, probes, AUTO_PRODUCT_COST) == 0:
-        return exact(metric_dense(f, z, jvp_mode=jvp_mode))
-    columns = metric_operator(f, z, jvp_mode=column_mode(jvp_mode, z.device))
-    V = peek_rademacher(as_generator(generator, z.device), (probes, B, d), z.dtype, z.device)
-    with torch.enable_grad() if graph_wanted(columns.output) else torch.no_grad():
-        JV = columns.jvp(V)
-        hopeless = auto_gate(JV, V, tol, damping=damping, product_cost=AUTO_PRODUCT_COST)
-        est = None if hopeless else pilot(metric_operator(f, z, jvp_mode=jvp_mode, check=False))
-    return est if est is not None else exact(metric_dense_completing(f, z, V, JV, op=columns))
+def _with_pilot(est: LogdetEstimate, pilot_products: int) -> LogdetEstimate:
+    """auto's exact estimate with the products of the pilot it abandoned added (``products``: the call's cost)."""
+    if est.method != "exact" or pilot_products == 0:
+        return est
+    return dataclasses.replace(est, products=est.products + pilot_products)
 
 
 def _run(op: MetricOperator, method: str, pilot_cost: float | None = None, **kw) -> LogdetEstimate | None:
@@ -188,24 +185,25 @@ def _run(op: MetricOperator, method: str, pilot_cost: float | None = None, **kw)
                                vjp=op.vjp, pilot_cost=pilot_cost, **kw)
 
 
-def logdet_operator(op: MetricOperator, *, method: str = "chebyshev", order: int = 30, probes: int = 8,
+def logdet_operator(op: MetricOperator, *, method: str | None = None, order: int = 30, probes: int = 8,
                     lower: float | Tensor | None = None, upper: float | Tensor | None = None,
                     power_iters: int = 20, generator: torch.Generator | int | None = None,
                     damping: float = 0.0, grad_mode: str = "backprop", variance_reduction: str = "none",
                     atol: float | None = None, rtol: float | None = None, confidence: float = 0.95,
                     max_products: int | None = None) -> LogdetEstimate:
-    """The stochastic estimators of ``logdet_metric`` on a given Jacobian operator ``op``.
+    """``logdet_metric`` on a given Jacobian operator ``op`` (``sbp.numerics.jacobian.MetricOperator``), every method.
 
-    For callers that wrap the products of ``sbp.numerics.jacobian.metric_operator`` (for
-    example to count them); ``method`` is a stochastic one ("exact" and "auto" need ``f``).
+    For callers that wrap the operator's products, e.g. to count them (``sbp.numerics.jacobian.counted``):
+    ``logdet_metric(f, z, ...)`` is this on ``metric_operator(f, z, jvp_mode=...)``. ``"exact"`` and ``"auto"``'s
+    exact route take J's columns from the operator's column route (``MetricOperator.columns``).
     """
-    check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
-    if method in ("exact", "auto"):
-        raise ValueError(f"logdet_operator takes a stochastic method, got {method!r}: use logdet_metric(f, z)")
     tol = make_tolerance(atol, rtol, confidence, max_products, op.dim)
+    method = resolve_method(method, tol is not None)
+    check_options(method, order, probes, power_iters, damping, grad_mode, variance_reduction)
     check_tolerance_options(tol, variance_reduction)
-    est = _run(op, method, order=order, probes=probes, lower=lower, upper=upper, power_iters=power_iters,
-               generator=generator, damping=damping, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
+    est = _metric_estimate(op, tol, method=method, order=order, probes=probes, lower=lower, upper=upper,
+                           power_iters=power_iters, generator=generator, damping=damping, grad_mode=grad_mode,
+                           variance_reduction=variance_reduction)
     warn_estimate(est, tol)
     return est
 
@@ -223,7 +221,8 @@ def logdet(matvec: Matvec, dim: int, *, batch: int = 1, method: str | None = Non
     e.g. ``lambda v: v @ A`` for one symmetric positive definite ``A``. Other arguments as in
     ``logdet_metric`` (``method=None``: chebyshev, or auto with a tolerance); ``method="bidiag"`` needs J
     and J^T separately and is only available through ``logdet_metric``. ``"exact"`` applies G to the dim
-    unit vectors (dim products per row); ``"auto"`` compares products with G one to one. A G that is not
+    unit vectors (dim products per row); ``"auto"`` is ``logdet_metric``'s cost model with a product with G
+    costing as much as one with a unit vector (``sbp.numerics.auto.OPERATOR_COST``). A G that is not
     symmetric positive semi-definite (a clearly negative Ritz value or eigenvalue) raises ValueError; rows
     with lambda_min <= 10 eps lambda_max (G's own precision) are singular: -inf, with a RuntimeWarning.
     """
@@ -262,19 +261,26 @@ def _checked_matvec(matvec: Matvec, shape: tuple[int, int]) -> Matvec:
 
 def _operator_estimate(matvec: Matvec, batch: int, dim: int, dtype, device, method: str, tol: Tolerance | None,
                        **kw) -> LogdetEstimate:
-    """``logdet``'s dispatch: auto (to a tolerance: an SLQ pilot; fixed budget: ``auto_operator_method``), exact
-    (G from the unit vectors) or a stochastic method."""
-    if method == "auto" and tol is not None and auto_pilot_steps(dim, kw["probes"], 1.0) > 0:
-        est = stochastic_estimate(matvec, batch, dim, dtype, device, method="slq", pilot_cost=1.0, tol=tol, **kw)
-        if est is not None:
-            return est
-        method = "exact"
-    elif method == "auto":
-        method = "exact" if tol is not None else auto_operator_method(dim, order=kw["order"], probes=kw["probes"],
-                                                                      power_iters=kw["power_iters"])
-    if method == "exact":
+    """``logdet``'s dispatch: exact (G from the unit vectors), a stochastic method, or auto
+    (``sbp.numerics.auto.auto_estimate`` with ``OPERATOR_COST``)."""
+    def exact() -> LogdetEstimate:
         eye = torch.eye(dim, dtype=dtype, device=device)[:, None, :].expand(-1, batch, -1)
         G = matvec(eye).permute(1, 2, 0)  # (batch, dim, dim), column i = G e_i
         check_dense_operator(G)
         return exact_estimate(G, products=dim, dtype=dtype, damping=kw["damping"], tol=tol, of_operator=True)
-    return stochastic_estimate(matvec, batch, dim, dtype, device, method=method, tol=tol, **kw)
+
+    def stochastic(m: str, pilot_cost: float | None = None, mv: Matvec = matvec) -> LogdetEstimate | None:
+        return stochastic_estimate(mv, batch, dim, dtype, device, method=m, tol=tol, pilot_cost=pilot_cost, **kw)
+    if method == "exact":
+        return exact()
+    if method != "auto":
+        return stochastic(method)
+    spent = [0]  # the products of a pilot that exact then replaces
+
+    def counting(v: Tensor) -> Tensor:
+        spent[0] += v.shape[0]
+        return matvec(v)
+    est = auto_estimate(OPERATOR_COST, dim, tol, order=kw["order"], probes=kw["probes"], power_iters=kw["power_iters"],
+                        graph=torch.is_grad_enabled(), exact=exact, stochastic=stochastic,
+                        pilot=lambda: stochastic("slq", pilot_cost=OPERATOR_COST.product_cost, mv=counting))
+    return _with_pilot(est, spent[0])

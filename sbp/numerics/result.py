@@ -34,7 +34,10 @@ class LogdetEstimate:
         products: vector products per row of z, for every method: one product is G v for one
             vector v (a JVP + VJP pair; bidiag's J v and J^T u of one step count as one); a dense
             Jacobian column (exact) counts as one. A fixed budget of ``probes`` probes costs about
-            probes x (Lanczos steps + order) products.
+            probes x (Lanczos steps + order) products. For "auto", those of the route taken plus, where
+            it took exact, those of the pilot it abandoned (exact: d columns, the gate's J v among them).
+            ``sbp.numerics.jacobian.counted`` wraps an operator to count the products of any call of
+            ``logdet_operator``.
         damping: eps of log det(G + eps I); 0 means undamped.
         damping_bias: log det(G + eps I) - log det G = sum_i log(1 + eps/lambda_i) >= 0: exact for
             "exact"; d log(1 + eps/lambda_min_hat) for the stochastic methods (lambda_min_hat the

@@ -3,8 +3,9 @@
 J in a dtype with unit roundoff eps resolves singular values down to ~eps sigma_max, so a row is
 singular when sigma_min <= 10 eps sigma_max, i.e. lambda_min(J^T J) <= (10 eps)^2 lambda_max; a metric
 formed in float64 (exact's Gram J^T J) resolves eigenvalues to ~eps_64 lambda_max, hence exact's rule
-lambda_min <= max((10 eps)^2, 10 eps_64) lambda_max (``sbp.numerics.dense.singular_rows``), which the
-matrix-free methods share:
+lambda_min <= max((10 eps)^2, 10 eps_64) lambda_max. ``singular_rtol(dtype, of)`` is that one rule for
+whatever the eigenvalues are known from (``of="J"``: J's products; ``of="G"``: G's products, 10 eps), and
+``singular_rows`` applies it; exact and the matrix-free methods share it:
 
 - ``bidiag`` judges the singular values of its bidiagonal B_k, never their squares.
 - ``slq`` / ``chebyshev`` / ``taylor`` multiply by G = J^T J in the products' dtype, which resolves
@@ -24,19 +25,39 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from sbp.numerics.dense import singular_rows, singular_rtol
 from sbp.numerics.krylov import Krylov, golub_kahan, lanczos
 from sbp.numerics.quadrature import ritz_values
 
-__all__ = ["RowJudgement", "resolution", "judge_rows", "extreme_ritz", "check_semidefinite"]
+__all__ = ["RowJudgement", "singular_rtol", "singular_rows", "resolution", "judge_rows", "extreme_ritz",
+           "check_semidefinite"]
 
 Matvec = Callable[[Tensor], Tensor]
 
 
+def singular_rtol(dtype: torch.dtype, of: str = "J") -> float:
+    """The one rule: lambda_min / lambda_max of G at or below which a row is singular to working precision, for
+    eigenvalues known from products in ``dtype`` with J (``of="J"``: exact's float64 Gram of J's columns,
+    bidiag's singular values of B_k): max((10 eps)^2, 10 eps_64), 1.4e-12 in float32, 2.2e-15 in float64
+    (J's rounding perturbs its singular values by ~eps sigma_max, the float64 G by ~eps_64 lambda_max); or with
+    G (``of="G"``: Ritz values of G, ``sbp.logdet``'s G): 10 eps, 1.2e-6 in float32, 2.2e-15 in float64."""
+    eps = torch.finfo(dtype).eps
+    if of == "G":
+        return 10 * eps
+    if of != "J":
+        raise ValueError(f"of must be 'J' or 'G', got {of!r}")
+    return max((10 * eps) ** 2, 10 * torch.finfo(torch.float64).eps)
+
+
+def singular_rows(eigenvalues: Tensor, dtype: torch.dtype, of: str = "J") -> Tensor:
+    """Rows (...,) of increasing eigenvalues (..., d) of G that are singular to working precision:
+    lambda_min <= ``singular_rtol(dtype, of)`` lambda_max."""
+    return eigenvalues[..., 0] <= singular_rtol(dtype, of) * eigenvalues[..., -1]
+
+
 def resolution(dtype: torch.dtype) -> float:
     """Bottom / top Ritz value of G below which products with G in ``dtype`` cannot resolve an eigenvalue
-    from zero: 10 eps (1.2e-6 in float32, 2.2e-15 in float64)."""
-    return 10 * torch.finfo(dtype).eps
+    from zero: ``singular_rtol(dtype, of="G")``, 10 eps."""
+    return singular_rtol(dtype, of="G")
 
 
 @dataclass(frozen=True)

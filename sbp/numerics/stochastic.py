@@ -1,9 +1,10 @@
-"""The stochastic methods run for a fixed budget (one probe block) or to a tolerance (blocks until it is met).
+"""The stochastic methods: an integrand on blocks of Rademacher probes, run by the one trace loop.
 
-One block is ``estimators.polynomial_block`` (chebyshev, taylor) or ``estimators.krylov_block`` (slq,
-bidiag); ``tolerance.run_to_tolerance`` repeats blocks. The result carries the contract's fields: rows
-singular to working precision are -inf, unresolved rows are flagged (``sbp.numerics.singular``), and
-the polynomial methods report their bias bound (``LogdetEstimate.bias_bound``).
+The integrand is the method's (``integrands``: polynomial for chebyshev / taylor, Lanczos quadrature for
+slq, bidiagonal quadrature for bidiag); ``trace.trace_loop`` runs one block for a fixed budget or blocks
+until the tolerance is met. The result carries the contract's fields: rows singular to working precision
+are -inf, unresolved rows are flagged (``sbp.numerics.singular``), and the polynomial methods report their
+bias bound (``LogdetEstimate.bias_bound``).
 """
 from __future__ import annotations
 
@@ -15,55 +16,30 @@ from torch import Tensor
 
 from sbp.numerics.auto import auto_pilot, auto_pilot_steps
 from sbp.numerics.checks import as_generator
-from sbp.numerics.dense import singular_rtol
-from sbp.numerics.estimators import Block, krylov_block, polynomial_block
+from sbp.numerics.estimators import Block
 from sbp.numerics.exact import ZERO_PRODUCTS
+from sbp.numerics.integrands import Integrand, bidiag_integrand, lanczos_integrand, polynomial_integrand
 from sbp.numerics.options import damping_bias, spectral_end
-from sbp.numerics.polynomials import poly_error_at_lower
 from sbp.numerics.result import LogdetEstimate
-from sbp.numerics.singular import resolution
-from sbp.numerics.tolerance import (MAX_ORDER, QUADRATURE_SHARE, BracketStop, Tolerance, order_for_tolerance,
-                                    polynomial_bias, run_to_tolerance)
-from sbp.numerics.trace import mean_stderr, rademacher_sampler
+from sbp.numerics.tolerance import QUADRATURE_SHARE, Tolerance
+from sbp.numerics.trace import rademacher_sampler, trace_loop
 
-__all__ = ["stochastic_estimate"]
+__all__ = ["stochastic_estimate", "method_integrand"]
 
 Matvec = Callable[[Tensor], Tensor]
 
 
-def _max_order(tol: Tolerance, probes: int) -> int:  # the largest degree the product cap allows
-    return max(1, min(MAX_ORDER, tol.max_products // probes - 1))
-
-
-def _block_runner(G: Matvec, matvec: Matvec, B: int, d: int, dtype, *, method, order, probes, lo, hi, power_iters, gen,
-                  eps, lowmem, jvp, vjp, variance_reduction, tol, pilot_cost, shrink, give_up, sampler):
-    """``run_block(target) -> (Block, bias bound (B,))``: one probe block of ``method`` ((None, None) when
-    auto's pilot gave up)."""
-    max_steps = d if pilot_cost is None else auto_pilot_steps(d, probes, pilot_cost)
-    rtol = singular_rtol(dtype) if method == "bidiag" else resolution(dtype)
-
-    def run_block(target):
-        V = sampler((probes, B, d))
-        if method in ("slq", "bidiag"):
-            stop = None if tol is None else BracketStop(tol, target, lo, shrink, rtol, max_steps,
-                                                        give_up=give_up if target is None else None)
-            blk = krylov_block(G, matvec, V, method=method, steps=order if tol is None else d, eps=eps,
-                               lowmem=lowmem, generator=gen, jvp=jvp, vjp=vjp, stop=stop)
-            if blk is None:  # auto's pilot gave up
-                return None, None
-            bias = None if tol is None else stop.width.mean(0)
-        else:
-            choose = None if tol is None else order_for_tolerance(method, tol, d, _max_order(tol, probes))
-            blk, poly = polynomial_block(G, matvec, V, method=method, order=order, power_iters=power_iters, lower=lo,
-                                         upper=hi, eps=eps, lowmem=lowmem, generator=gen, shrink=shrink,
-                                         sampler=sampler if variance_reduction == "hutchpp" else None,
-                                         choose_order=choose, jvp=jvp, vjp=vjp)
-            bias = polynomial_bias(blk, method, poly.order, d) if tol is not None else d * poly_error_at_lower(poly)
-        if bias is not None:
-            bias = torch.where(blk.singular, torch.zeros_like(bias), bias)
-        return blk, bias
-
-    return run_block
+def method_integrand(method: str, G: Matvec, matvec: Matvec, d: int, *, order: int, probes: int, power_iters: int,
+                     lo: Tensor | None, hi: Tensor | None, eps: float, lowmem: bool, generator, jvp, vjp,
+                     tol: Tolerance | None, shrink: float, hutchpp, max_steps: int, give_up) -> Integrand:
+    """The integrand of ``method`` on G = ``matvec`` + eps I (``sbp.numerics.integrands``)."""
+    if method in ("chebyshev", "taylor"):
+        return polynomial_integrand(G, matvec, d, method=method, order=order, probes=probes, power_iters=power_iters,
+                                    lower=lo, upper=hi, eps=eps, lowmem=lowmem, generator=generator, shrink=shrink,
+                                    jvp=jvp, vjp=vjp, tol=tol, hutchpp=hutchpp)
+    krylov = lanczos_integrand if method == "slq" else bidiag_integrand
+    return krylov(G, matvec, d, steps=order, eps=eps, lowmem=lowmem, generator=generator, jvp=jvp, vjp=vjp, tol=tol,
+                  lower=lo, shrink=shrink, max_steps=max_steps, give_up=give_up)
 
 
 def stochastic_estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method: str, order: int, probes: int,
@@ -81,22 +57,18 @@ def stochastic_estimate(matvec: Matvec, B: int, d: int, dtype, device, *, method
         raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
     give_up, verdict = (None, None) if pilot_cost is None else auto_pilot(
         d, confidence=tol.confidence, product_cost=pilot_cost, quadrature_share=QUADRATURE_SHARE)
-    run_block = _block_runner(G, matvec, B, d, dtype, method=method, order=order, probes=probes, lo=lo, hi=hi,
-                                     power_iters=power_iters, gen=gen, eps=eps, lowmem=grad_mode == "lowmem", jvp=jvp,
-                                     vjp=vjp, variance_reduction=variance_reduction, tol=tol, pilot_cost=pilot_cost,
-                                     shrink=shrink, give_up=give_up, sampler=rademacher_sampler(gen, dtype, device))
-    if tol is None:
-        blk, bias = run_block(None)
-        tr = mean_stderr(blk.values)
-        est, stderr = tr.mean, (blk.stderr if blk.stderr is not None else tr.stderr)
-        blocks, converged, products = [blk], None, blk.products
-    else:
-        result = run_to_tolerance(run_block, tol, probes, pilot=verdict)
-        if result is None:
-            return None
-        est, stderr, converged, blocks, products, bias = result
-    return _assemble(blocks, est, stderr, bias, converged, products, method=method, order=order, probes=probes,
-                     eps=eps, d=d, grad_mode=grad_mode, variance_reduction=variance_reduction, tol=tol)
+    sampler = rademacher_sampler(gen, dtype, device)
+    integrand = method_integrand(method, G, matvec, d, order=order, probes=probes, power_iters=power_iters, lo=lo,
+                                 hi=hi, eps=eps, lowmem=grad_mode == "lowmem", generator=gen, jvp=jvp, vjp=vjp,
+                                 tol=tol, shrink=shrink, hutchpp=sampler if variance_reduction == "hutchpp" else None,
+                                 max_steps=d if pilot_cost is None else auto_pilot_steps(d, probes, pilot_cost),
+                                 give_up=give_up)
+    run = trace_loop(integrand, sampler, (probes, B, d), tol, pilot=verdict)
+    if run is None:
+        return None
+    return _assemble(run.blocks, run.estimate, run.stderr, run.bias, run.converged, run.products, method=method,
+                     order=order, probes=probes, eps=eps, d=d, grad_mode=grad_mode,
+                     variance_reduction=variance_reduction, tol=tol)
 
 
 def _assemble(blocks: list[Block], est: Tensor, stderr: Tensor, bias, converged, products: int, *, method, order,

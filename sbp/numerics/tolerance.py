@@ -8,7 +8,7 @@ Meurant 2010; Ubaru, Chen & Saad 2017):
   when the node is below lambda_min (given as ``lower``, else estimated from the Ritz values
   with the interval guard). Chebyshev / Taylor: the degree whose sup-norm error on [a, b] times
   |v|^2 = d is within that share.
-- the Monte Carlo error of Hutchinson's mean: blocks of probes until the Student-t interval at
+- the Monte Carlo error of Hutchinson's mean (``trace.trace_loop``): blocks of probes until the Student-t interval at
   ``confidence`` (from the standard error over all probes so far) fits in what the quadrature
   bound leaves of the tolerance.
 Products are capped (``max_products`` vector products per row); rows that miss get
@@ -28,10 +28,9 @@ from sbp.numerics.krylov import Krylov
 from sbp.numerics.polynomials import log_polynomial, poly_error_bound
 from sbp.numerics.quadrature import gauss_log, gauss_radau_log, ritz_values
 from sbp.numerics.singular import extreme_ritz
-from sbp.numerics.trace import interval_halfwidth
 
-__all__ = ["Tolerance", "make_tolerance", "run_to_tolerance", "BracketStop", "order_for_tolerance",
-           "QUADRATURE_SHARE", "FIRST_CHECK", "check_tolerance_options"]
+__all__ = ["Tolerance", "make_tolerance", "BracketStop", "order_for_tolerance", "polynomial_bias",
+           "QUADRATURE_SHARE", "FIRST_CHECK", "MAX_ORDER", "check_tolerance_options"]
 
 QUADRATURE_SHARE = 0.25  # of each row's tolerance, for the bias bound of the quadrature / polynomial
 MAX_ORDER = 4096
@@ -164,45 +163,3 @@ def order_for_tolerance(method: str, tol: Tolerance, d: int, max_order: int) -> 
 def polynomial_bias(block: Block, method: str, order: int, d: int) -> Tensor:
     """|v|^2 max |log - p| on [a, b] (B,): the bias bound of one probe's value."""
     return d * poly_error_bound(log_polynomial(method, order, block.lower, block.upper, block.lower.dtype))
-
-
-def _any_unresolved(blocks: list[Block], singular: Tensor) -> Tensor:
-    flags = [b.unresolved for b in blocks if b.unresolved is not None]
-    return torch.stack(flags).any(0) & ~singular if flags else torch.zeros_like(singular)
-
-
-def run_to_tolerance(run_block: Callable[[Tensor | None], tuple[Block, Tensor]], tol: Tolerance, probes: int, *,
-                     pilot: Callable[[Block, Tensor, Tensor], bool] | None = None
-                     ) -> tuple[Tensor, Tensor, Tensor, list[Block], int, Tensor] | None:
-    """Blocks of ``probes`` probes until every row's t-interval plus quadrature bias fits its tolerance.
-
-    ``run_block(target)`` runs one block (``target`` (B,): the rows' tolerance from the estimate so
-    far, None for the first) and returns it with its bias bound per probe (B,), or (None, None) when
-    auto's pilot abandoned it (None is then returned). Returns (estimate, standard error, converged, blocks,
-    vector products per row, bias bound (B,): the blocks' mean). ``pilot(block, bias, target)``, called after
-    the first block, returns False to abandon the run (None is returned). Unresolved rows
-    (``sbp.numerics.singular``) are never converged: no bound holds for them."""
-    values, biases, blocks, products = [], [], [], 0
-    target = None
-    while True:
-        block, bias = run_block(target)
-        if block is None:
-            return None
-        values.append(block.values)
-        biases.append(bias)
-        blocks.append(block)
-        products += block.products
-        q = torch.cat(values)
-        n = q.shape[0]
-        est = q.mean(0)
-        stderr = (q.std(0) / math.sqrt(n)).detach() if n > 1 else torch.full_like(est, math.nan).detach()
-        bias_bound = torch.stack(biases).mean(0)
-        bound = bias_bound + interval_halfwidth(stderr, n, tol.confidence)
-        target = tol.target(est)
-        if pilot is not None and len(blocks) == 1 and not pilot(block, bias, target):
-            return None
-        singular = torch.stack([b.singular for b in blocks]).any(0)
-        unresolved = _any_unresolved(blocks, singular)
-        converged = ((bound <= target) | singular) & ~unresolved  # unresolved rows: no bound holds
-        if bool((converged | unresolved).all()) or products + block.products > tol.max_products:
-            return est, stderr, converged, blocks, products, bias_bound

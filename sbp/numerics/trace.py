@@ -5,20 +5,26 @@ variance is 2 (||M||_F^2 - sum_i M_ii^2). Hutch++ (Meyer, Musco, Musco & Woodruf
 the trace of a sketched range exactly and runs Hutchinson on the deflated rest. The sampler is
 passed in (``rademacher_sampler``), and so is what to average: the estimators know no operator.
 ``interval_halfwidth`` turns a standard error into the half-width of a Student-t interval at a
-given confidence.
+given confidence. ``trace_loop`` is the one loop of every stochastic log det method: an integrand
+(``sbp.numerics.integrands``) on blocks of probes from a sampler, one block for a fixed budget, blocks
+until a tolerance is met otherwise.
 """
 from __future__ import annotations
 
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:  # the loop only reads these; importing them here would be circular
+    from sbp.numerics.estimators import Block
+    from sbp.numerics.tolerance import Tolerance
+
 __all__ = ["rademacher", "peek_rademacher", "rademacher_sampler", "TraceEstimate", "hutchinson", "hutchpp", "mean_stderr",
-           "student_t_quantile", "interval_halfwidth"]
+           "student_t_quantile", "interval_halfwidth", "TraceRun", "trace_loop"]
 
 Sampler = Callable[[tuple[int, ...]], Tensor]
 
@@ -140,3 +146,60 @@ def interval_halfwidth(stderr: Tensor, samples: int, confidence: float) -> Tenso
     if samples < 2:
         return torch.full_like(stderr, math.inf)
     return student_t_quantile((1 + confidence) / 2, samples - 1) * stderr
+
+
+@dataclass(frozen=True)
+class TraceRun:
+    """What ``trace_loop`` found: per row (B,) the mean over all probes, its standard error (detached), whether
+    the tolerance was met (None for a fixed budget), the blocks, vector products per row, and the bias bound
+    (the blocks' mean; None where the integrand computes none)."""
+
+    estimate: Tensor
+    stderr: Tensor
+    converged: Tensor | None
+    blocks: list
+    products: int
+    bias: Tensor | None
+
+
+def _any_unresolved(blocks: list, singular: Tensor) -> Tensor:
+    flags = [b.unresolved for b in blocks if b.unresolved is not None]
+    return torch.stack(flags).any(0) & ~singular if flags else torch.zeros_like(singular)
+
+
+def trace_loop(integrand: Callable, sampler: Sampler, shape: tuple[int, int, int], tol: "Tolerance | None" = None, *,
+               pilot: Callable[["Block", Tensor, Tensor], bool] | None = None) -> TraceRun | None:
+    """Hutchinson's mean of ``integrand(V, target)`` over blocks V of ``shape`` = (P, B, d) from ``sampler``.
+
+    ``tol`` None (fixed budget): one block; its standard error is the block's own where it has one (Hutch++).
+    With ``tol``: blocks until every row's Student-t interval at ``tol.confidence`` plus bias bound fits
+    atol + rtol |estimate| (``target``, passed to the next block), or the next block would pass
+    ``tol.max_products``; rows whose bottom eigenvalues G does not resolve are never converged (no bound holds).
+    ``integrand`` returns (None, None) when auto's pilot abandoned its block, and ``pilot(block, bias, target)``,
+    asked after the first block, False to abandon the run: None is returned then."""
+    values, biases, blocks, products, target = [], [], [], 0, None
+    while True:
+        block, bias = integrand(sampler(shape), target)
+        if block is None:
+            return None
+        values.append(block.values)
+        biases.append(bias)
+        blocks.append(block)
+        products += block.products
+        q = values[0] if len(values) == 1 else torch.cat(values)
+        n = q.shape[0]
+        est = q.mean(0)
+        stderr = (q.std(0) / math.sqrt(n)).detach() if n > 1 else torch.full_like(est, math.nan).detach()
+        if tol is None:
+            own = block.stderr if block.stderr is not None else stderr
+            return TraceRun(est, own, None, blocks, products, bias)
+        bias_bound = torch.stack(biases).mean(0)
+        bound = bias_bound + interval_halfwidth(stderr, n, tol.confidence)
+        target = tol.target(est)
+        if pilot is not None and len(blocks) == 1 and not pilot(block, bias, target):
+            return None
+        singular = torch.stack([b.singular for b in blocks]).any(0)
+        unresolved = _any_unresolved(blocks, singular)
+        converged = ((bound <= target) | singular) & ~unresolved
+        if bool((converged | unresolved).all()) or products + block.products > tol.max_products:
+            return TraceRun(est, stderr, converged, blocks, products, bias_bound)

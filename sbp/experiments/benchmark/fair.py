@@ -7,83 +7,31 @@ products (counted, not computed from a formula), the wall time and the true rela
 ``fair_summary`` turns the raw rows into one row per problem, configuration and tolerance.
 
 Products per row of z: sbp's JVP+VJP pairs (the auto pilot's included) plus the dense Jacobian
-columns of its exact route; GPyTorch's vectors through the matrix-free metric; exact: d columns.
+columns of its exact route (the gate's J v among them), counted by wrapping the operator that
+``logdet_operator`` is given (``sbp.numerics.jacobian.counted``); GPyTorch's vectors through the matrix-free metric; exact: d columns.
 """
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 import warnings
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 
 import sbp.numerics.logdet as logdet_module
 from sbp.experiments.benchmark.gpytorch_slq import gpytorch_matrix_free_logdet
 from sbp.experiments.benchmark.problems import Problem
-from sbp.numerics.jacobian import metric_operator
+from sbp.numerics.jacobian import ProductCounts, counted, metric_operator
 
-__all__ = ["GPYTORCH_CONFIGS", "Counts", "counted_products", "fair_raw", "fair_summary", "fair_wide"]
+__all__ = ["GPYTORCH_CONFIGS", "Counts", "fair_raw", "fair_summary", "fair_wide"]
 
 # GPyTorch as a user would take it for log det: its defaults (num_trace_samples 10,
 # max_lanczos_quadrature_iterations 20 in gpytorch 1.15), and ten times the probes.
 GPYTORCH_CONFIGS = {"gpytorch default": {}, "gpytorch 100 probes": {"probes": 100}}
 
+Counts = ProductCounts  # vectors through J, J^T and dense Jacobian columns, per row
 
-@dataclasses.dataclass
-class Counts:
-    """Vectors through J (``jvps``) and J^T (``vjps``) per row, and dense Jacobian columns per row."""
-
-    jvps: int = 0
-    vjps: int = 0
-    columns: int = 0
-
-    @property
-    def products(self) -> int:
-        return max(self.jvps, self.vjps) + self.columns
-
-
-@contextmanager
-def counted_products() -> Iterator[Counts]:
-    """While active, count what ``sbp.logdet_metric`` pushes through J, J^T and the dense Jacobian
-    (it looks up ``metric_operator``, ``metric_dense`` and ``metric_dense_completing`` in
-    ``sbp.numerics.logdet``; all three are wrapped)."""
-    count = Counts()
-    make_op, dense, completing = (logdet_module.metric_operator, logdet_module.metric_dense,
-                                  logdet_module.metric_dense_completing)
-
-    def counted_op(f, z, **kw):
-        op = make_op(f, z, **kw)
-
-        def jvp(v):
-            count.jvps += v.shape[0]
-            return op.jvp(v)
-
-        def vjp(u):
-            count.vjps += u.shape[0]
-            return op.vjp(u)
-        return dataclasses.replace(op, jvp=jvp, vjp=vjp)
-
-    def as_columns(fn, columns_of):
-        def counted(f, z, *args, **kw):
-            count.columns += columns_of(z, *args)
-            jvps = count.jvps
-            G = fn(f, z, *args, **kw)
-            count.jvps = jvps  # columns on a counted operator (auto's, shared with its gate) count as columns only
-            return G
-        return counted
-
-    logdet_module.metric_operator = counted_op
-    logdet_module.metric_dense = as_columns(dense, lambda z: z.shape[1])
-    # auto's exact route: the gate's P products (counted as J v) complete to d columns
-    logdet_module.metric_dense_completing = as_columns(completing, lambda z, V, JV: z.shape[1] - V.shape[0])
-    try:
-        yield count
-    finally:
-        logdet_module.metric_operator, logdet_module.metric_dense = make_op, dense
-        logdet_module.metric_dense_completing = completing
 
 
 def _row(problem: Problem, config: str, rtol, seed: int, logdet, products: int, wall: float, picked: str,
@@ -102,11 +50,11 @@ def fair_raw(problem: Problem, *, rtols: Sequence[float], seed: int, sbp_methods
     rows = []
     for method in sbp_methods:
         for rtol in rtols:
-            with counted_products() as c, warnings.catch_warnings():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the unconverged warning: recorded in ``converged``
                 t0 = time.perf_counter()
-                est = logdet_module.logdet_metric(problem.f, problem.z, method=method, rtol=rtol, generator=seed,
-                                                  jvp_mode=jvp_mode)
+                op, c = counted(metric_operator(problem.f, problem.z, jvp_mode=jvp_mode))  # counted by wrapping J
+                est = logdet_module.logdet_operator(op, method=method, rtol=rtol, generator=seed)
                 wall = time.perf_counter() - t0
             rows.append(_row(problem, f"sbp {method}", rtol, seed, est.logdet, c.products, wall, est.method,
                              est.converged))

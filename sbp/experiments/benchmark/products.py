@@ -1,9 +1,7 @@
 """Error against counted Jacobian products (notebook 08): counted estimates, budgets, best method per budget."""
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -11,7 +9,7 @@ from torch import Tensor
 
 from sbp.numerics.errors import relative_error
 from sbp.numerics.checks import check_latent, check_positive_int
-from sbp.numerics.jacobian import metric_operator
+from sbp.numerics.jacobian import ProductCounts, counted, metric_operator
 from sbp.experiments.benchmark.gpytorch_slq import GPYTORCH, gpytorch_available, gpytorch_slq_logdet
 from sbp.experiments.benchmark.problems import Problem
 from sbp.numerics.logdet import LogdetEstimate, logdet_operator
@@ -27,19 +25,7 @@ METHODS: dict[str, dict] = {
     "bidiag": {"method": "bidiag"},
 }
 
-
-
-@dataclass
-class ProductCounter:
-    """Vectors pushed through J (``jvps``) and J^T (``vjps``), per sample."""
-
-    jvps: int = 0
-    vjps: int = 0
-
-    @property
-    def pairs(self) -> int:
-        """JVP+VJP pairs: one pair is one product with J^T J (bidiag's last JVP has no VJP)."""
-        return max(self.jvps, self.vjps)
+ProductCounter = ProductCounts  # vectors through J, J^T (and dense columns: none here), per sample
 
 
 def counted_estimate(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str, order: int, probes: int,
@@ -48,23 +34,13 @@ def counted_estimate(f: Callable[[Tensor], Tensor], z: Tensor, *, method: str, o
                      jvp_mode: str = "reverse") -> tuple[LogdetEstimate, ProductCounter]:
     """``logdet_metric(f, z, ...)`` (same numbers) with its Jacobian products counted.
 
-    Runs the estimator of ``sbp.logdet`` on the operator of ``metric_operator(f, z)`` whose
-    ``jvp``/``vjp`` add the number of vectors of every block they receive (blocks are
-    (P, B, d): P vectors for each of the B samples) to a ``ProductCounter``.
+    Runs ``logdet_operator`` on the operator of ``metric_operator(f, z)`` wrapped by
+    ``sbp.numerics.jacobian.counted``: its ``jvp``/``vjp`` add the number of vectors of every block they
+    receive (blocks are (P, B, d): P vectors for each of the B samples) to the returned counts.
     """
     check_latent(z)
-    op = metric_operator(f, z, jvp_mode=jvp_mode)
-    count = ProductCounter()
-
-    def jvp(v: Tensor) -> Tensor:
-        count.jvps += v.shape[0]
-        return op.jvp(v)
-
-    def vjp(u: Tensor) -> Tensor:
-        count.vjps += u.shape[0]
-        return op.vjp(u)
-
-    est = logdet_operator(dataclasses.replace(op, jvp=jvp, vjp=vjp), method=method, order=order, probes=probes,
+    op, count = counted(metric_operator(f, z, jvp_mode=jvp_mode))
+    est = logdet_operator(op, method=method, order=order, probes=probes,
                           power_iters=power_iters, generator=generator, grad_mode=grad_mode,
                           variance_reduction=variance_reduction)
     return est, count
@@ -132,7 +108,7 @@ def error_vs_products(problem: Problem, *, budgets: Sequence[int], probes: int =
                                                   power_iters=power_iters, generator=seed, jvp_mode=jvp_mode, **spec)
                 errs.append(relative_error(est.logdet.double(), problem.exact))
                 noise.append(est.stderr.double() / problem.exact.abs().clamp_min(1.0))
-                pairs.append(count.pairs)
+                pairs.append(count.products)  # JVP+VJP pairs: no dense columns here
             rows.append(_error_row(problem, name, budget, order, probes, pairs, errs, noise))
     if gpytorch and gpytorch_available():
         for budget in budgets:
