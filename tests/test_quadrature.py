@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import sbp
-from sbp.numerics.quadrature import bidiag_quadrature, lanczos_quadrature, quad_log, quad_log_gram
+from sbp.numerics.quadrature import _divided_log, bidiag_quadrature, lanczos_quadrature, quad_log, quad_log_gram
 from helpers import designed_map, mlp, zscores
 
 F64 = torch.float64
@@ -45,6 +45,32 @@ def test_quad_log_gradient_finite_at_repeated_eigenvalues():
     expected = torch.zeros(4, 4, dtype=F64)
     expected[0, 0] = 0.5  # d e1^T log(T) e1 = e1^T T^{-1} dT e1 at T = 2I
     torch.testing.assert_close(g, expected)
+
+
+
+def test_float32_loewner_matrix_is_accurate_when_ritz_values_span_many_decades():
+    # F_ij = (log th_i - log th_j) / (th_i - th_j) of the quadrature's backward: log1p(th_i / th_j - 1)
+    # lost the digits of a small ratio to rounding (1e-7 in float32: log1p(-1) = -inf, a NaN gradient)
+    theta = torch.tensor([1e-8, 3e-7, 1e-5, 1e-3, 0.5, 1.0, 1.0 + 1e-6, 40.0], dtype=torch.float32)
+    F32 = _divided_log(theta).double()
+    F64 = _divided_log(theta.double())
+    assert torch.isfinite(F32).all()
+    torch.testing.assert_close(F32, F64, rtol=1e-5, atol=0)
+
+
+def test_float32_golub_kahan_gradient_is_finite_and_right_when_singular_values_span_decades():
+    # B^T B from 40 down to 1e-8 (cond(J) ~ 6e4: resolvable in J, not in G = J^T J): the gradient was NaN
+    g = torch.Generator().manual_seed(3)
+    U = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=F64))[0]
+    Bm64 = torch.diag(torch.tensor([6.3, 3.0, 1.0, 1e-1, 1e-3, 1e-4], dtype=F64)) @ U.T
+    grads = []
+    for dtype in (torch.float32, F64):
+        B = Bm64.to(dtype).requires_grad_(True)
+        (gr,) = torch.autograd.grad(quad_log_gram(B), B)
+        grads.append(gr.double())
+    assert torch.isfinite(grads[0]).all()
+    # float32's own limit: the SVD's small singular vectors are good to eps * cond(B) ~ 8e-3
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-2 * grads[1].abs().max().item())
 
 
 @pytest.mark.parametrize("spectrum", ["kappa10", "kappa1e4", "repeated"])

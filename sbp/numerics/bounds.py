@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from sbp.numerics.krylov import Krylov, lanczos
-from sbp.numerics.quadrature import ritz_values
+from sbp.numerics.quadrature import ritz_values, ritz_vector
 
 __all__ = ["power_method", "lanczos_bounds", "spectral_bounds", "SpectralBounds"]
 
@@ -73,10 +73,9 @@ def spectral_bounds(kr: Krylov) -> SpectralBounds:
     ``next_beta |s_ki|`` and the top Ritz vector; no graph."""
     theta, S = ritz_values(kr)
     P, B, k = kr.alphas.shape
+    top = ritz_vector(kr, -1)
     with torch.no_grad():
         resid = kr.next_beta.detach()[..., None] * S[..., -1, :].abs()
-        top = torch.einsum("jpbd,pbj->pbd", torch.stack([q.detach() for q in kr.basis]), S[..., :, -1])
-        top = top / top.norm(dim=-1, keepdim=True)
     flat = lambda t: t.reshape(P * B, *t.shape[2:])  # noqa: E731
     return SpectralBounds(theta_min=flat(theta[..., 0]), theta_max=flat(theta[..., -1]),
                           resid_min=flat(resid[..., 0]), resid_max=flat(resid[..., -1]), top_vector=flat(top),

@@ -26,7 +26,7 @@ from torch import Tensor
 from sbp.numerics.bounds import spectral_bounds
 from sbp.numerics.krylov import Krylov, golub_kahan, lanczos
 from sbp.numerics.polynomials import LogPolynomial, log_polynomial, poly_apply, poly_quadratic
-from sbp.numerics.quadrature import gauss_log, quadrature, ritz_values
+from sbp.numerics.quadrature import gauss_log, quadrature, ritz_values, ritz_vector
 from sbp.numerics.singular import extreme_ritz, judge_rows, resolution
 from sbp.numerics.trace import Sampler, hutchpp
 
@@ -104,7 +104,7 @@ def polynomial_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, order
     graph = torch.is_grad_enabled()
     with torch.no_grad():
         kr = lanczos(G, V, power_iters, generator=generator)
-        theta, S = ritz_values(kr)
+        theta, _ = ritz_values(kr)
     a_raw, b_raw = polynomial_interval(kr, lower, upper, shrink)
     tmin, tmax = theta[..., 0].amin(0), theta[..., -1].amax(0)
     rows = judge_rows(G, V, kr, max_steps=4 * power_iters, jvp=jvp, vjp=vjp, damped=eps != 0)
@@ -113,8 +113,7 @@ def polynomial_block(G: Matvec, matvec: Matvec, V: Tensor, *, method: str, order
                             a_raw)
     singular = rows.singular
     a, b = _safe_interval(a_raw, b_raw, singular)
-    top = torch.einsum("jpbd,pbj->pbd", torch.stack(kr.basis), S[..., :, -1])
-    lambda_max, products = _rayleigh_top(matvec, top / top.norm(dim=-1, keepdim=True), theta[..., -1], eps, graph)
+    lambda_max, products = _rayleigh_top(matvec, ritz_vector(kr, -1), theta[..., -1], eps, graph)
     products += kr.steps * P + rows.products
     if choose_order is not None:
         with torch.no_grad():

@@ -27,19 +27,28 @@ from torch import Tensor
 
 from sbp.numerics.krylov import Krylov, eigh_tridiagonal, golub_kahan, lanczos
 
-__all__ = ["Quadrature", "lanczos_quadrature", "bidiag_quadrature", "quadrature", "quad_log", "quad_log_gram",
+__all__ = ["ritz_vector", "Quadrature", "lanczos_quadrature", "bidiag_quadrature", "quadrature", "quad_log", "quad_log_gram",
            "gauss_log", "gauss_radau_log", "ritz_values"]
 
 Product = Callable[[Tensor], Tensor]
 
 
 def _divided_log(theta: Tensor) -> Tensor:
-    """F_ij = (log th_i - log th_j) / (th_i - th_j), and 1/th_i on the diagonal (Loewner matrix)."""
+    """F_ij = (log th_i - log th_j) / (th_i - th_j), and 1/th_i on the diagonal (Loewner matrix).
+
+    log1p(r) / (th_i - th_j), r = th_i / th_j - 1, where th_i is not far below th_j (no cancellation for
+    close values); log(th_i / th_j) where th_i < th_j / 2, since there r rounds towards -1 (in float32 a
+    ratio of 1e-7 lost most of its digits, and log1p(-1) = -inf made the gradient NaN)."""
     ti, tj = theta[..., :, None], theta[..., None, :]
     diff = ti - tj
     close = diff.abs() <= 1e-10 * torch.maximum(ti, tj)
     safe = torch.where(close, torch.ones_like(diff), diff)
-    return torch.where(close, 2 / (ti + tj), torch.log1p(safe / tj) / safe)
+    r = safe / tj
+    far_below = r < -0.5
+    ratio = torch.where(far_below, ti / tj, torch.ones_like(r))
+    log_far = torch.where(ratio > 0, torch.log(ratio), torch.log(ti) - torch.log(tj))  # 0: the ratio underflowed
+    log_ratio = torch.where(far_below, log_far, torch.log1p(torch.where(far_below, 0.0, r)))
+    return torch.where(close, 2 / (ti + tj), log_ratio / safe)
 
 
 def _check_spd(theta: Tensor) -> None:
@@ -115,9 +124,28 @@ class Quadrature:
 
 
 def ritz_values(kr: Krylov) -> tuple[Tensor, Tensor]:
-    """Ritz values (P, B, k), increasing, and eigenvectors of T_k, without a graph."""
-    with torch.no_grad():
-        return eigh_tridiagonal(kr.tridiag().detach())
+    """Ritz values (P, B, k), increasing, and eigenvectors of T_k, without a graph; computed once per
+    recurrence (the interval, the singular rule and the quadrature all read them)."""
+    cached = kr.__dict__.get("_ritz")
+    if cached is None:
+        with torch.no_grad():
+            cached = eigh_tridiagonal(kr.tridiag().detach())
+        object.__setattr__(kr, "_ritz", cached)  # Krylov is frozen; the cache is not one of its fields
+    return cached
+
+
+def ritz_vector(kr: Krylov, which: int = -1) -> Tensor:
+    """Unit Ritz vectors (P, B, d) of the ``which``-th Ritz value (-1: the top, 0: the bottom), no graph;
+    the top one is computed once per recurrence."""
+    key = f"_ritz_vector{which}"
+    cached = kr.__dict__.get(key)
+    if cached is None:
+        _, S = ritz_values(kr)
+        with torch.no_grad():
+            y = torch.einsum("jpbd,pbj->pbd", torch.stack([q.detach() for q in kr.basis]), S[..., :, which])
+            cached = y / y.norm(dim=-1, keepdim=True)
+        object.__setattr__(kr, key, cached)
+    return cached
 
 
 def gauss_log(kr: Krylov) -> Tensor:
@@ -167,13 +195,12 @@ def quadrature(kr: Krylov, *, need_solve: bool = False, floor: Tensor | None = N
         diag, sup = kr.bidiag
         Bm = torch.diag_embed(diag) + (torch.diag_embed(sup, 1) if sup.shape[-1] else 0)
         values = kr.norm * kr.norm * quad_log_gram(Bm)
-    theta, S = ritz_values(kr)
+    theta, _ = ritz_values(kr)
+    top = ritz_vector(kr, -1)
     with torch.no_grad():
-        Q = torch.stack([b.detach() for b in kr.basis])  # (k, P, B, d)
-        top = torch.einsum("jpbd,pbj->pbd", Q, S[..., :, -1])
-        top = top / top.norm(dim=-1, keepdim=True)
         solve = None
         if need_solve:
+            Q = torch.stack([b.detach() for b in kr.basis])  # (k, P, B, d)
             Td = kr.tridiag().detach()
             e1 = torch.zeros(Td.shape[:-1], dtype=Td.dtype, device=Td.device)
             e1[..., 0] = 1

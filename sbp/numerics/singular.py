@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from sbp.numerics.krylov import Krylov, golub_kahan, lanczos
-from sbp.numerics.quadrature import ritz_values
+from sbp.numerics.quadrature import ritz_values, ritz_vector
 
 __all__ = ["RowJudgement", "singular_rtol", "singular_rows", "resolution", "judge_rows", "extreme_ritz",
            "check_semidefinite"]
@@ -95,13 +95,11 @@ def check_semidefinite(tmin: Tensor, tmax: Tensor, dtype: torch.dtype) -> None:
 
 def _bottom_vectors(kr: Krylov) -> tuple[Tensor, Tensor, Tensor]:
     """Per row: the bottom Ritz value over probes (B,), the top (B,), and the bottom Ritz vector (B, d)."""
-    theta, S = ritz_values(kr)
+    theta, _ = ritz_values(kr)
     best = theta[..., 0].argmin(0)  # (B,)
-    Q = torch.stack([q.detach() for q in kr.basis])  # (k, P, B, d)
-    y = torch.einsum("jpbd,pbj->pbd", Q, S[..., :, 0])
+    y = ritz_vector(kr, 0)
     B, d = y.shape[1:]
-    y = y.gather(0, best[None, :, None].expand(1, B, d))[0]
-    return theta[..., 0].amin(0), theta[..., -1].amax(0), y / y.norm(dim=-1, keepdim=True)
+    return theta[..., 0].amin(0), theta[..., -1].amax(0), y.gather(0, best[None, :, None].expand(1, B, d))[0]
 
 
 def _extend_float64(G: Matvec, V: Tensor, kr: Krylov, tmin: Tensor, tmax: Tensor, max_steps: int
