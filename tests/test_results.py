@@ -48,3 +48,14 @@ def test_benchmark_tables_get_their_section(tmp_path):
     page = results.render(tmp_path / "figures", tmp_path)
     assert "### bench_fair: " in page and "| sbp auto | 64 |" in page and "ignored" not in page
     assert page.index("## Benchmark scripts") > page.index("## 08_estimator_benchmark")
+
+
+def test_the_page_quotes_each_notebooks_verdict_from_its_first_cell(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    first = "# Figure 5\n\nWhat it shows.\n\n**Found**: the claim holds\nbetter on better models.\n\n**Deviations**\n- ours"
+    (nbs / "05_fig5_eigen_directions.ipynb").write_text(json.dumps({"cells": [{"source": [first]}]}))
+    (nbs / "06_fig6_table2_effective_dim.ipynb").write_text(json.dumps({"cells": [{"source": ["# no verdict"]}]}))
+    page = results.render(tmp_path / "figures", tmp_path)
+    assert "**Our verdict** (the notebook's first cell): the claim holds\nbetter on better models.\n" in page
+    assert page.count("**Our verdict**") == 1 and "**Deviations**" not in page

@@ -21,7 +21,7 @@ from typing import Any
 
 from sbp.infra.io import atomic_write_bytes
 
-__all__ = ["SECTIONS", "BENCHMARKS", "render", "write_results", "flatten"]
+__all__ = ["SECTIONS", "BENCHMARKS", "render", "write_results", "flatten", "found"]
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_TABLE_ROWS = 40  # longer tables are linked, not copied
@@ -178,6 +178,20 @@ def _record_table(key: str, records: dict) -> list[str]:
                     for name, r in records.items()]
 
 
+def found(notebook: Path) -> str:
+    """The verdict of a notebook: the paragraph of its first cell that starts with ``**Found**`` (up to the
+    next paragraph that starts with ``**``), or "" where it has none."""
+    if not notebook.is_file():
+        return ""
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    text = "".join(cells[0]["source"]) if cells else ""
+    start = text.find("**Found**")
+    if start < 0:
+        return ""
+    end = text.find("\n\n**", start)
+    return text[start:end if end >= 0 else len(text)].strip()
+
+
 def render(figures: Path | None = None, root: Path | None = None) -> str:
     """The text of RESULTS.md from the files in ``figures`` (default: the repository's ``figures/``)."""
     root = root or ROOT
@@ -190,6 +204,9 @@ def render(figures: Path | None = None, root: Path | None = None) -> str:
     for name, title, prefixes, claim in SECTIONS:
         out += [f"## {name}: {title}", "", f"Notebook: [`notebooks/{name}.ipynb`](notebooks/{name}.ipynb)", "",
                 f"**The paper:** {claim}", ""]
+        verdict = found(root / "notebooks" / f"{name}.ipynb")
+        out += [f"**Our verdict** (the notebook's first cell): {verdict.removeprefix('**Found**').lstrip(' :')}", ""] \
+            if verdict else []
         body = _render_folder(figures, prefixes, root, "####")
         out += ["### Ours (default profile)", "", *(body or ["(nothing written yet)", ""])]
         for prof in profiles:

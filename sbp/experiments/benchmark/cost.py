@@ -55,6 +55,7 @@ def wall_time_vs_exact(sizes: Sequence[int], *, width: int = 8, resolution: int 
         t_auto = t_ex if pick == "exact" else t_est
         rows.append({"d": d, "exact_s": t_ex, "estimator_s": t_est, "faster": "exact" if t_ex <= t_est else "chebyshev",
                      "auto_pick": pick, "auto_s": t_auto, "auto_over_best": t_auto / min(t_ex, t_est) - 1,
+                     "exact_logdet": ex.logdet.item(),  # -inf where J is singular in float32 (the error is then nan)
                      "estimator_error": relative_error(est.logdet.double(), ex.logdet.double()).item()})
     return rows
 
