@@ -30,6 +30,8 @@ def test_figures_dir_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SBP_FIGURES_DIR", str(tmp_path / "elsewhere"))
     nb = setup("paper", figures_dir=str(tmp_path / "fig"), cache_dir=str(tmp_path / "cache"))
     assert nb.figures == (tmp_path / "elsewhere" / "paper").resolve() and not (tmp_path / "fig").exists()
+    # what a notebook compares with (the committed tables, nbval's run included) is never redirected
+    assert nb.shipped == (tmp_path / "fig").resolve()
 
 
 def test_setup_seeds_every_draw(tmp_path):

@@ -4,10 +4,15 @@ import math
 import pytest
 import torch
 
-from sbp.numerics.trace import (hutchinson, hutchpp, interval_halfwidth, mean_stderr, peek_rademacher, rademacher,
+from sbp.numerics.trace import (hutchpp, interval_halfwidth, mean_stderr, peek_rademacher, rademacher,
                                 rademacher_sampler, student_t_quantile)
 
 F64 = torch.float64
+
+
+def hutchinson(quadratic, sample, shape):
+    """Hutchinson's estimator as the trace loop forms it: the mean and stderr of v^T M v over one probe block."""
+    return mean_stderr(quadratic(sample(shape)))
 
 
 def sampler(seed=0):

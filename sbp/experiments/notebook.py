@@ -1,13 +1,15 @@
 """The set-up every notebook calls: profile checked, RNGs seeded, folders, data and model specs resolved.
 
     nb = setup(profile, seed, figures_dir=figures_dir, cache_dir=cache_dir, data_dir=data_dir)
-    nb.generator, nb.figures, nb.cache, nb.data, nb.specs
+    nb.generator, nb.figures, nb.shipped, nb.cache, nb.data, nb.specs
 
 Figures of a notebook's default profile go to ``figures_dir`` (what the main job writes and
 the repository commits); any other profile writes to ``figures_dir/<profile>/`` (for
 example ``figures/paper/``), so a paper-profile run never overwrites the committed figures.
 The environment variable ``SBP_FIGURES_DIR`` replaces ``figures_dir``: the test command sets
 it (``conftest.py``), so that nbval's re-execution never rewrites the committed figures.
+``nb.shipped`` is always ``figures_dir`` itself (the repository's committed figures): what a
+notebook reads to compare with earlier runs (``zoo_compare``), whatever ``nb.figures`` is.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class Notebook:
     seed: int
     generator: torch.Generator  # seeded with ``seed``, for explicit draws
     figures: Path  # where this run's figures and tables go
+    shipped: Path  # the committed figures (``figures_dir``, never redirected): earlier runs' tables to compare with
     cache: Path  # trained models, reused within and across runs
     data: ImageFolder | None  # a local CelebA / LSUN folder, or None for the generated shapes
     specs: dict[str, dict] = field(default_factory=dict)  # every zoo model of this profile (grid and extras), by name
@@ -76,8 +79,8 @@ def setup(profile: str, seed: int = 0, *, figures_dir: str = "../figures", cache
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
     generator = _seed_everything(seed, threads)
-    figures_dir = os.environ.get("SBP_FIGURES_DIR", figures_dir)
-    figures = figures_folder(figures_dir, profile, default_profile).resolve()
+    shipped = Path(figures_dir).resolve()
+    figures = figures_folder(os.environ.get("SBP_FIGURES_DIR", figures_dir), profile, default_profile).resolve()
     cache = Path(cache_dir).resolve()
     figures.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
@@ -86,5 +89,5 @@ def setup(profile: str, seed: int = 0, *, figures_dir: str = "../figures", cache
     unknown = [m for m in models if m not in specs]
     if unknown:
         raise ValueError(f"model(s) {unknown} are not in the {profile!r} grid; known: {sorted(specs)}")
-    return Notebook(profile=profile, seed=seed, generator=generator, figures=figures, cache=cache, data=data,
+    return Notebook(profile=profile, seed=seed, generator=generator, figures=figures, shipped=shipped, cache=cache, data=data,
                     specs=specs, grid=model_grid(profile))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the loop only reads these; importing them here would be cir
     from sbp.numerics.estimators import Block
     from sbp.numerics.tolerance import Tolerance
 
-__all__ = ["rademacher", "peek_rademacher", "rademacher_sampler", "TraceEstimate", "hutchinson", "hutchpp", "mean_stderr",
+__all__ = ["rademacher", "peek_rademacher", "rademacher_sampler", "TraceEstimate", "hutchpp", "mean_stderr",
            "student_t_quantile", "interval_halfwidth", "TraceRun", "trace_loop"]
 
 Sampler = Callable[[tuple[int, ...]], Tensor]
@@ -68,12 +68,6 @@ def mean_stderr(q: Tensor) -> TraceEstimate:
     est = q.mean(0)
     stderr = q.std(0) / math.sqrt(q.shape[0]) if q.shape[0] > 1 else torch.full_like(est, math.nan)
     return TraceEstimate(mean=est, stderr=stderr.detach(), samples=q)
-
-
-def hutchinson(quadratic: Callable[[Tensor], Tensor], sampler: Sampler, shape: tuple[int, int, int]) -> TraceEstimate:
-    """Hutchinson's estimator: ``quadratic`` maps a probe block V (P, B, d) drawn by ``sampler`` to
-    v_i^T M v_i (P, B)."""
-    return mean_stderr(quadratic(sampler(shape)))
 
 
 def hutchpp(apply: Callable[[Tensor], Tensor], sampler: Sampler, shape: tuple[int, int, int]) -> TraceEstimate:
@@ -186,10 +180,8 @@ def trace_loop(integrand: Callable, sampler: Sampler, shape: tuple[int, int, int
         biases.append(bias)
         blocks.append(block)
         products += block.products
-        q = values[0] if len(values) == 1 else torch.cat(values)
-        n = q.shape[0]
-        est = q.mean(0)
-        stderr = (q.std(0) / math.sqrt(n)).detach() if n > 1 else torch.full_like(est, math.nan).detach()
+        run = mean_stderr(values[0] if len(values) == 1 else torch.cat(values))
+        n, est, stderr = run.samples.shape[0], run.mean, run.stderr
         if tol is None:
             own = block.stderr if block.stderr is not None else stderr
             return TraceRun(est, own, None, blocks, products, bias)

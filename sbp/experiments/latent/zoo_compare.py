@@ -45,6 +45,8 @@ def compare_zoos(figures: str | os.PathLike, table: str, measures: Mapping[str, 
                  models: Sequence[str] | None = None) -> list[dict]:
     """One row per (model, measure): ``<zoo>`` and ``<zoo>_se`` for each zoo of ``ZOOS``.
 
+    ``figures``: the committed figures folder that holds the other zoos' tables (a notebook's ``nb.shipped``,
+    not ``nb.figures``, which the test command redirects to a folder without them);
     ``table``: the CSV name (``fig5_disentanglement``, ``table2_effective_dim``); ``measures``: the column of
     each measure -> the column of its standard error; ``current``: the converged zoo's rows (the notebook's);
     ``models``: the models to show (default: those of ``current``). A model absent from a zoo gets nan.
