@@ -1,4 +1,7 @@
 """The quality curve beside each shipped model: what it measures and how it is kept."""
+import math
+
+import pytest
 import torch
 
 from sbp.experiments.gan import curve, reference
@@ -35,3 +38,16 @@ def test_confident_share_counts_images_above_the_threshold():
         assert shape_report(net, images, threshold=t)["confident_share"] == (top > t).double().mean().item()
     shares = [shape_report(net, images, threshold=t)["confident_share"] for t in (0.5, 0.9, 0.99)]
     assert shares[0] >= shares[1] >= shares[2] and shares[0] > shares[2]  # the 8k model has unsure samples
+
+
+def test_doubling_rows_doubles_while_the_distance_falls_by_more_than_5_percent():
+    rows = curve.doubling_rows({48_000: 12.71, 24_000: 14.88, 96_000: 12.4})
+    assert [r["iters"] for r in rows] == [24_000, 48_000, 96_000]
+    assert math.isnan(rows[0]["fall"]) and rows[0]["double_again"]
+    assert rows[1]["fall"] == pytest.approx((14.88 - 12.71) / 14.88) and rows[1]["double_again"]
+    assert rows[2]["fall"] == pytest.approx((12.71 - 12.4) / 12.71) and not rows[2]["double_again"]
+    assert not curve.doubling_rows({24_000: 10.0, 48_000: 10.5})[1]["double_again"]  # a rise stops it too
+    with pytest.raises(ValueError, match="must double"):
+        curve.doubling_rows({24_000: 1.0, 60_000: 1.0})
+    with pytest.raises(ValueError, match="finite and positive"):
+        curve.doubling_rows({24_000: float("nan")})

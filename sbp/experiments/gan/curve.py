@@ -6,13 +6,16 @@
 network exceeds 0.9 (``shape_report``'s ``confident_share``). ``read_curve`` /
 ``append_curve`` keep one row per iteration in a CSV beside the weights
 (``<name>_curve.csv``, with the training seconds so far), written atomically, so a resumed run appends where it stopped.
+``doubling_rows`` applies the zoo's schedule rule to the final distances of schedules of doubling length.
 """
 from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -21,10 +24,12 @@ from sbp.data.shapes import make_shapes
 from sbp.experiments.gan.factors import FactorNet, factor_features, frechet_distance, shape_report
 from sbp.infra.io import atomic_write_bytes
 
-__all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "read_curve", "append_curve", "curve_path"]
+__all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "read_curve", "append_curve", "curve_path",
+           "DOUBLING_THRESHOLD", "doubling_rows"]
 
 CURVE_COLUMNS = ("iteration", "wall_time_s", "frechet", "confident_share")
 REAL_SEED = 10_000  # the held-out real images of every Frechet distance in the manifests
+DOUBLING_THRESHOLD = 0.05  # the zoo's rule: double the schedule while the Frechet distance falls by more than 5 %
 
 
 def real_features(net: FactorNet, n: int = 1000, resolution: int = 32) -> Tensor:
@@ -67,4 +72,28 @@ def append_curve(path: str | os.PathLike, row: dict[str, float]) -> list[dict[st
     for r in rows:
         w.writerow([int(r["iteration"])] + [f"{float(r[k]):.6g}" for k in CURVE_COLUMNS[1:]])
     atomic_write_bytes(path, buf.getvalue().encode())
+    return rows
+
+
+def doubling_rows(finals: Mapping[int, float], threshold: float = DOUBLING_THRESHOLD) -> list[dict]:
+    """The schedule rule on one model: ``finals`` maps schedule lengths (each twice the previous) to the final
+    Frechet distance of a run on that schedule (the cosine spans it, so each length is its own run).
+
+    One row per length, ascending: ``iters``, ``frechet``, ``fall`` (relative fall from the half-length run,
+    nan for the first) and ``double_again`` (``fall > threshold``; for the first row: True, nothing to compare).
+    """
+    lengths = sorted(finals)
+    if not lengths:
+        raise ValueError("doubling_rows: no schedule given")
+    for a, b in zip(lengths, lengths[1:]):
+        if b != 2 * a:
+            raise ValueError(f"doubling_rows: schedule lengths must double, got {a} then {b}")
+    if any(not math.isfinite(float(finals[n])) or finals[n] <= 0 for n in lengths):
+        raise ValueError(f"doubling_rows: Frechet distances must be finite and positive, got {dict(finals)}")
+    rows, prev = [], None
+    for n in lengths:
+        fd = float(finals[n])
+        fall = math.nan if prev is None else (prev - fd) / prev
+        rows.append({"iters": n, "frechet": fd, "fall": fall, "double_again": prev is None or fall > threshold})
+        prev = fd
     return rows

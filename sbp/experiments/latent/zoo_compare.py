@@ -1,12 +1,14 @@
-"""The latent-space verdicts on three zoos side by side: do the paper's claims hold better on better generators?
+"""The latent-space verdicts on four zoos side by side: do the paper's claims hold better on better generators?
 
-Figures 5 and 6 / Table 2 were measured on three generations of the same grid (the same code, seeds and
+Figures 5 and 6 / Table 2 were measured on four generations of the same grid (the same code, seeds and
 latent codes; only the generators differ):
 
 - ``quick``: the quick profile, 2,000 steps (``figures/quick/``);
 - ``8k``: the reference zoo as first shipped, 8,000 steps (``figures/reference_8k/``, copied from the
   commit that wrote them);
-- ``converged``: the reference zoo on its 24,000-step schedule (the notebook's own rows).
+- ``24k``: the reference zoo on a 24,000-step schedule (``figures/reference_24k/``, copied from the commit
+  that wrote them, 01138d0);
+- ``converged``: the reference zoo as shipped now, 48,000 steps (``w32_d16``: 24,000; the notebook's own rows).
 
 ``compare_zoos`` puts one measure (a mean and its standard error over latent codes) of each model in
 one row, a column pair per zoo.
@@ -22,7 +24,8 @@ from typing import Mapping, Sequence
 __all__ = ["ZOOS", "read_rows", "compare_zoos"]
 
 # (label, folder under figures/ holding that zoo's tables; None: the rows passed in)
-ZOOS: tuple[tuple[str, str | None], ...] = (("quick", "quick"), ("8k", "reference_8k"), ("converged", None))
+ZOOS: tuple[tuple[str, str | None], ...] = (("quick", "quick"), ("8k", "reference_8k"), ("24k", "reference_24k"),
+                                             ("converged", None))
 
 
 def read_rows(path: str | os.PathLike) -> list[dict]:
