@@ -26,6 +26,19 @@ def test_quality_is_the_manifests_frechet_distance():
     assert 0 <= q["confident_share"] <= 1
 
 
+def test_frechet_spread_is_the_distance_over_sample_seeds():
+    torch.set_num_threads(1)
+    net = reference.load_factor_net()
+    G, real = reference.load_generator("w8_d16"), curve.real_features(net)
+    s = curve.frechet_spread(G, net, real, seeds=[0, 1, 2])
+    fds = [curve.quality(G, net, real, seed=k)["frechet"] for k in (0, 1, 2)]
+    assert s["seeds"] == 3 and abs(s["frechet_mean"] - sum(fds) / 3) < 1e-9
+    assert abs(fds[0] - reference.manifest("w8_d16")["frechet"]) < 2e-3  # seed 0 is the manifest's number
+    assert s["frechet_sd"] > 0
+    with pytest.raises(ValueError, match="at least two"):
+        curve.frechet_spread(G, net, real, seeds=[0])
+
+
 def test_confident_share_counts_images_above_the_threshold():
     from sbp.experiments.gan.factors import shape_report
 

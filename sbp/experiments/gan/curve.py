@@ -6,7 +6,8 @@
 network exceeds 0.9 (``shape_report``'s ``confident_share``). ``read_curve`` /
 ``append_curve`` keep one row per iteration in a CSV beside the weights
 (``<name>_curve.csv``, with the training seconds so far), written atomically, so a resumed run appends where it stopped.
-``doubling_rows`` applies the zoo's schedule rule to the final distances of schedules of doubling length.
+``frechet_spread`` gives the sampling noise of that distance (mean and sd over sample seeds:
+benchmarks/zoo_fd_spread.py, notebook 03). ``doubling_rows`` applies the zoo's schedule rule to the final distances of schedules of doubling length.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import csv
 import io
 import math
 import os
+import statistics
 from pathlib import Path
 from typing import Mapping
 
@@ -24,7 +26,7 @@ from sbp.data.shapes import make_shapes
 from sbp.experiments.gan.factors import FactorNet, factor_features, frechet_distance, shape_report
 from sbp.infra.io import atomic_write_bytes
 
-__all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "read_curve", "append_curve", "curve_path",
+__all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "frechet_spread", "read_curve", "append_curve", "curve_path",
            "DOUBLING_THRESHOLD", "doubling_rows"]
 
 CURVE_COLUMNS = ("iteration", "wall_time_s", "frechet", "confident_share")
@@ -44,6 +46,19 @@ def quality(G: nn.Module, net: FactorNet, real_feats: Tensor, n: int = 1000, see
         images = torch.cat([G(z[i:i + 250]) for i in range(0, n, 250)])
     return {"frechet": frechet_distance(real_feats, factor_features(net, images)),
             "confident_share": shape_report(net, images)["confident_share"]}
+
+
+def frechet_spread(G: nn.Module, net: FactorNet, real_feats: Tensor, seeds: range | list[int] = range(5),
+                   n: int = 1000) -> dict[str, float]:
+    """``quality``'s distance over sample ``seeds`` (at least two): ``frechet_mean``, ``frechet_sd``, ``seeds``.
+
+    The sd is the noise of the one number (seed 0) that the manifests, curves and schedule rule read.
+    """
+    seeds = list(seeds)
+    if len(seeds) < 2:
+        raise ValueError(f"frechet_spread needs at least two sample seeds, got {seeds}")
+    fds = [quality(G, net, real_feats, n=n, seed=s)["frechet"] for s in seeds]
+    return {"frechet_mean": statistics.mean(fds), "frechet_sd": statistics.stdev(fds), "seeds": len(seeds)}
 
 
 def curve_path(weights: str | os.PathLike) -> Path:
