@@ -21,6 +21,7 @@ def test_train_reference_measures_every_checkpoint_resumes_and_exports(tmp_path,
     assert man["iterations"] == 4 and man["device"] == "cpu" and man["frechet"] == round(rows[-1]["frechet"], 3)
     assert man["command"].startswith("python -m sbp.experiments.gan.train ") and "--ckpt-every 2" in man["command"]
     assert json.loads((out / "w2_d3.json").read_text())["confident_share"] == rows[-1]["confident_share"]
+    assert man["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and man["cpu"]  # the kernels it ran on
     whole = train_gan(TINY, tmp_path / "whole.pt", device="cpu", progress_bar=False)
     shipped = torch.load(out / "w2_d3.pt", weights_only=True)
     assert all(torch.equal(shipped[k], whole["G_ema"][k]) for k in shipped)  # the chunks = one uninterrupted run

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import platform
 import shlex
 import shutil
 import subprocess
@@ -32,7 +33,7 @@ from sbp.experiments.gan.train import load_checkpoint, load_generator
 from sbp.experiments.gan.zoo import model_spec
 from sbp.infra.io import atomic_write_bytes, write_json
 
-__all__ = ["train_reference", "export_generator", "export_factor_net", "provenance"]
+__all__ = ["train_reference", "export_generator", "export_factor_net", "provenance", "machine"]
 
 
 def _git(*args: str) -> str:
@@ -46,6 +47,22 @@ def provenance() -> dict:
         return {"commit": _git("rev-parse", "HEAD"), "tree_clean": dirty == ""}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "tree_clean": None}
+
+
+def machine(device: str = "cpu") -> dict:
+    """What float32 results depend on beyond the code: the CPU's model name, the kernel set torch dispatches to
+    (``DEFAULT`` / ``AVX2`` / ``AVX512``; a rerun elsewhere matches the training log only to rounding, see
+    tests/test_reference.py) and, on CUDA, the GPU's name."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    out = {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if device.startswith("cuda"):
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return out
 
 
 def _save_state(state: dict, path: Path) -> str:
@@ -72,7 +89,7 @@ def export_generator(name: str, ckpt: Path, command: list[str], wall_time: float
            "threads": ck["spec"]["cpu_threads"] if device == "cpu" else None,
            "wall_time_s": round(wall_time, 1), "frechet": round(rows[-1]["frechet"], 3), "frechet_n": 1000,
            "confident_share": rows[-1]["confident_share"], "sha256": digest, "torch": torch.__version__,
-           **(provenance_ or provenance())}
+           **machine(device), **(provenance_ or provenance())}
     write_json(man, folder / f"{name}.json", digits=None)
     return man
 
@@ -116,7 +133,7 @@ def export_factor_net(iters: int, resolution: int = 32, folder: Path = REFERENCE
            "spec": {"resolution": resolution, "iters": iters}, "seed": 0, "iterations": iters, "device": "cpu",
            "threads": 1, "wall_time_s": round(wall, 1),
            "sha256": _save_state(net.state_dict(), folder / f"{FACTOR_NET}.pt"), "torch": torch.__version__,
-           **provenance()}
+           **machine(), **provenance()}
     write_json(man, folder / f"{FACTOR_NET}.json", digits=None)
     return man
 
