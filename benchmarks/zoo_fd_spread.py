@@ -4,12 +4,10 @@ The zoo's schedule rule (double while the distance falls > 5 %, ``curve.doubling
 (FD <= 15 / <= 10) read one number per model: the distance of 1,000 samples (seed 0) at the last
 checkpoint of one training run. This prints, per shipped model:
 
-- ``fd_manifest``: that number;
-- ``fd_seeds_mean`` / ``fd_seeds_sd``: over sample seeds 0-4 (the sampling noise of the number);
-- ``fd_last5_min`` / ``fd_last5_max``: the last five checkpoints of its curve (2,000 steps apart; the
-  learning rate is near its floor there);
-
-and the same for ``benchmarks/results/zoo_rerun/`` (``w8_d16`` retrained from the same command on another
+``curve.noise_row``: ``frechet_seed0`` (that number), ``frechet_mean`` / ``frechet_sd`` over sample seeds 0-4 (the
+sampling noise of the number) and ``last5_min`` / ``last5_max`` over the last five checkpoints of its curve
+(2,000 steps apart; the learning rate is near its floor there); and the same for
+``benchmarks/results/zoo_rerun/`` (``w8_d16`` and ``w16_d16`` retrained from their manifests' commands on another
 CPU, see ``models/reference/README.md``), the run-to-run spread of one recipe.
 
 Run (one thread, about a minute):
@@ -30,14 +28,11 @@ SEEDS = range(5)
 
 
 def spread_row(name: str, folder: Path, run: str, net, real) -> dict:
-    """One model's distance: as shipped, over sample seeds, and over its curve's last five checkpoints."""
-    G = load_generator(name, folder=folder)
-    spread = curve.frechet_spread(G, net, real, seeds=SEEDS)
-    last = [r["frechet"] for r in curve.read_curve(folder / f"{name}_curve.csv")[-5:]]
+    """One model's ``curve.noise_row``, with where it comes from."""
     man = manifest(name, folder)
     return {"model": name, "run": run, "iterations": man["iterations"], "commit": man["commit"][:10],
-            "fd_manifest": man["frechet"], "fd_seeds_mean": spread["frechet_mean"], "fd_seeds_sd": spread["frechet_sd"],
-            "fd_last5_min": min(last), "fd_last5_max": max(last)}
+            **curve.noise_row(load_generator(name, folder=folder), net, real,
+                              curve.read_curve(folder / f"{name}_curve.csv"), seeds=SEEDS)}
 
 
 def main() -> None:
@@ -48,9 +43,9 @@ def main() -> None:
     rows = [spread_row(n, REFERENCE_DIR, "shipped", net, real) for n in names]
     rows += [spread_row(p.stem, RERUN_DIR, "rerun", net, real) for p in sorted(RERUN_DIR.glob("*.json"))]
     for r in rows:
-        print(f"{r['model']:>15} {r['run']:>8} {r['iterations']:>6}: FD {r['fd_manifest']:6.2f} | seeds "
-              f"{r['fd_seeds_mean']:6.2f} +- {r['fd_seeds_sd']:.2f} | last 5 checkpoints "
-              f"{r['fd_last5_min']:6.2f}-{r['fd_last5_max']:6.2f}")
+        print(f"{r['model']:>15} {r['run']:>8} {r['iterations']:>6}: FD {r['frechet_seed0']:6.2f} | seeds "
+              f"{r['frechet_mean']:6.2f} +- {r['frechet_sd']:.2f} | last 5 checkpoints "
+              f"{r['last5_min']:6.2f}-{r['last5_max']:6.2f}")
     write_table(rows, "zoo_fd_spread", RERUN_DIR.parent)
 
 

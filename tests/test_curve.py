@@ -39,6 +39,19 @@ def test_frechet_spread_is_the_distance_over_sample_seeds():
         curve.frechet_spread(G, net, real, seeds=[0])
 
 
+def test_noise_row_puts_the_curves_number_beside_its_spreads():
+    torch.set_num_threads(1)
+    net = reference.load_factor_net()
+    G, real = reference.load_generator("w8_d16"), curve.real_features(net)
+    rows = [{"iteration": 2 * k, "wall_time_s": k, "frechet": f, "confident_share": 0.5}
+            for k, f in enumerate([30.0, 20.0, 14.0, 18.0, 15.0, 16.0], 1)]
+    r = curve.noise_row(G, net, real, rows, seeds=[0, 1])
+    assert r["frechet_seed0"] == 16.0 and (r["last5_min"], r["last5_max"]) == (14.0, 20.0)
+    assert r == {"frechet_seed0": 16.0, **curve.frechet_spread(G, net, real, [0, 1]), "last5_min": 14.0, "last5_max": 20.0}
+    with pytest.raises(ValueError, match="at least 5 checkpoints"):
+        curve.noise_row(G, net, real, rows[:4])
+
+
 def test_confident_share_counts_images_above_the_threshold():
     from sbp.experiments.gan.factors import shape_report
 

@@ -6,8 +6,9 @@
 network exceeds 0.9 (``shape_report``'s ``confident_share``). ``read_curve`` /
 ``append_curve`` keep one row per iteration in a CSV beside the weights
 (``<name>_curve.csv``, with the training seconds so far), written atomically, so a resumed run appends where it stopped.
-``frechet_spread`` gives the sampling noise of that distance (mean and sd over sample seeds:
-benchmarks/zoo_fd_spread.py, notebook 03). ``doubling_rows`` applies the zoo's schedule rule to the final distances of schedules of doubling length.
+``frechet_spread`` gives the sampling noise of that distance (mean and sd over sample seeds), ``noise_row``
+that beside the spread of a curve's last checkpoints (benchmarks/zoo_fd_spread.py, notebook 03).
+``doubling_rows`` applies the zoo's schedule rule to the final distances of schedules of doubling length.
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from sbp.data.shapes import make_shapes
 from sbp.experiments.gan.factors import FactorNet, factor_features, frechet_distance, shape_report
 from sbp.infra.io import atomic_write_bytes
 
-__all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "frechet_spread", "read_curve", "append_curve", "curve_path",
-           "DOUBLING_THRESHOLD", "doubling_rows"]
+__all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "frechet_spread", "noise_row", "read_curve",
+           "append_curve", "curve_path", "DOUBLING_THRESHOLD", "doubling_rows"]
 
 CURVE_COLUMNS = ("iteration", "wall_time_s", "frechet", "confident_share")
 REAL_SEED = 10_000  # the held-out real images of every Frechet distance in the manifests
@@ -59,6 +60,18 @@ def frechet_spread(G: nn.Module, net: FactorNet, real_feats: Tensor, seeds: rang
         raise ValueError(f"frechet_spread needs at least two sample seeds, got {seeds}")
     fds = [quality(G, net, real_feats, n=n, seed=s)["frechet"] for s in seeds]
     return {"frechet_mean": statistics.mean(fds), "frechet_sd": statistics.stdev(fds), "seeds": len(seeds)}
+
+
+def noise_row(G: nn.Module, net: FactorNet, real_feats: Tensor, rows: list[dict[str, float]],
+              seeds: range | list[int] = range(5)) -> dict[str, float]:
+    """How far a finished model's distance moves without the model changing: ``frechet_seed0`` (its curve's last
+    row, the manifest's number), ``frechet_spread`` over ``seeds``, and ``last5_min`` / ``last5_max`` over the
+    curve's last five checkpoints (``rows``: ``read_curve`` of the model's curve)."""
+    if len(rows) < 5:
+        raise ValueError(f"noise_row needs a curve of at least 5 checkpoints, got {len(rows)}")
+    tail = [r["frechet"] for r in rows[-5:]]
+    return {"frechet_seed0": rows[-1]["frechet"], **frechet_spread(G, net, real_feats, seeds),
+            "last5_min": min(tail), "last5_max": max(tail)}
 
 
 def curve_path(weights: str | os.PathLike) -> Path:
