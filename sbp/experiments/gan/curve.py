@@ -40,13 +40,21 @@ def real_features(net: FactorNet, n: int = 1000, resolution: int = 32) -> Tensor
     return factor_features(net, make_shapes(n, resolution, seed=REAL_SEED).images)
 
 
-def quality(G: nn.Module, net: FactorNet, real_feats: Tensor, n: int = 1000, seed: int = 0) -> dict[str, float]:
-    """``frechet`` and ``confident_share`` of ``n`` samples G(z), z seeded ``seed``."""
+def _samples(G: nn.Module, n: int, seed: int) -> Tensor:
+    """``n`` samples G(z), z seeded ``seed``, in batches of 250."""
     z = torch.randn(n, G.latent_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        images = torch.cat([G(z[i:i + 250]) for i in range(0, n, 250)])
-    return {"frechet": frechet_distance(real_feats, factor_features(net, images)),
-            "confident_share": shape_report(net, images)["confident_share"]}
+        return torch.cat([G(z[i:i + 250]) for i in range(0, n, 250)])
+
+
+def _frechet(images: Tensor, net: FactorNet, real_feats: Tensor) -> float:
+    return frechet_distance(real_feats, factor_features(net, images))
+
+
+def quality(G: nn.Module, net: FactorNet, real_feats: Tensor, n: int = 1000, seed: int = 0) -> dict[str, float]:
+    """``frechet`` and ``confident_share`` of ``n`` samples G(z), z seeded ``seed``."""
+    images = _samples(G, n, seed)
+    return {"frechet": _frechet(images, net, real_feats), "confident_share": shape_report(net, images)["confident_share"]}
 
 
 def frechet_spread(G: nn.Module, net: FactorNet, real_feats: Tensor, seeds: range | list[int] = range(5),
@@ -58,7 +66,7 @@ def frechet_spread(G: nn.Module, net: FactorNet, real_feats: Tensor, seeds: rang
     seeds = list(seeds)
     if len(seeds) < 2:
         raise ValueError(f"frechet_spread needs at least two sample seeds, got {seeds}")
-    fds = [quality(G, net, real_feats, n=n, seed=s)["frechet"] for s in seeds]
+    fds = [_frechet(_samples(G, n, s), net, real_feats) for s in seeds]  # quality's distance, no shape report
     return {"frechet_mean": statistics.mean(fds), "frechet_sd": statistics.stdev(fds), "seeds": len(seeds)}
 
 
