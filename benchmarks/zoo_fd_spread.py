@@ -7,7 +7,7 @@ checkpoint of one training run. This prints, per shipped model:
 ``curve.noise_row``: ``frechet_seed0`` (that number), ``frechet_mean`` / ``frechet_sd`` over sample seeds 0-4 (the
 sampling noise of the number) and ``last5_min`` / ``last5_max`` over the last five checkpoints of its curve
 (2,000 steps apart; the learning rate is near its floor there); and the same for
-``benchmarks/results/zoo_rerun/`` (``w8_d16`` and ``w16_d16`` retrained from their manifests' commands on another
+``models/reference_rerun/`` (``w8_d16`` and ``w16_d16`` retrained from their manifests' commands on another
 CPU, see ``models/reference/README.md``), the run-to-run spread of one recipe.
 
 Run (one thread, about a minute):
@@ -23,7 +23,7 @@ from sbp.experiments.gan import curve
 from sbp.experiments.gan.reference import REFERENCE_DIR, load_factor_net, load_generator, manifest
 from sbp.infra.io import write_table
 
-RERUN_DIR = Path(__file__).resolve().parent / "results" / "zoo_rerun"
+RERUN_DIR = REFERENCE_DIR.parent / "reference_rerun"
 SEEDS = range(5)
 
 
@@ -46,7 +46,7 @@ def main() -> None:
         print(f"{r['model']:>15} {r['run']:>8} {r['iterations']:>6}: FD {r['frechet_seed0']:6.2f} | seeds "
               f"{r['frechet_mean']:6.2f} +- {r['frechet_sd']:.2f} | last 5 checkpoints "
               f"{r['last5_min']:6.2f}-{r['last5_max']:6.2f}")
-    write_table(rows, "zoo_fd_spread", RERUN_DIR.parent)
+    write_table(rows, "zoo_fd_spread", Path(__file__).resolve().parent / "results")
 
 
 if __name__ == "__main__":

@@ -77,3 +77,45 @@ def test_doubling_rows_doubles_while_the_distance_falls_by_more_than_5_percent()
         curve.doubling_rows({24_000: 1.0, 60_000: 1.0})
     with pytest.raises(ValueError, match="finite and positive"):
         curve.doubling_rows({24_000: float("nan")})
+
+
+def test_doubling_rows_carries_the_standard_error_of_the_fall_and_says_when_it_decides():
+    finals, errors = {24_000: 20.0, 48_000: 15.0, 96_000: 14.5}, {24_000: 1.0, 48_000: 1.5, 96_000: 0.1}
+    rows = curve.doubling_rows(finals, errors=errors)
+    assert math.isnan(rows[0]["fall_se"]) and rows[0]["resolved"]
+    # fall = 1 - 15 / 20 = 0.25; relative errors 0.1 and 0.05 in quadrature, times 15 / 20
+    assert rows[1]["fall_se"] == pytest.approx(0.75 * math.hypot(0.1, 0.05))
+    assert rows[1]["double_again"] and rows[1]["resolved"]  # 0.25 - 0.05 > 2 * 0.084
+    wide = curve.doubling_rows(finals, errors={**errors, 24_000: 2.0})[1]  # relative 0.1 and 0.1: 2 * 0.106 > 0.20
+    assert wide["double_again"] and not wide["resolved"]
+    assert rows[2]["fall_se"] == pytest.approx(14.5 / 15 * math.hypot(0.1 / 14.5, 0.1))
+    assert not rows[2]["double_again"] and not rows[2]["resolved"]  # 0.033 is 0.017 from 0.05, within 2 * 0.097
+    assert all(r["resolved"] for r in curve.doubling_rows(finals))  # no errors given: noise-free numbers
+    with pytest.raises(ValueError, match="every length"):
+        curve.doubling_rows(finals, errors={24_000: 1.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        curve.doubling_rows({24_000: 1.0}, errors={24_000: -1.0})
+
+
+def test_run_to_run_sd_pools_the_relative_spread_of_pairs_of_runs():
+    assert curve.run_to_run_sd([(10.0, 10.0), (5.0, 5.0)]) == 0.0
+    # one pair: s ~ |a - b| / sqrt 2 = sqrt 2, m ~ 11, relative sqrt 2 / 11
+    assert curve.run_to_run_sd([(12.0, 10.0)]) == pytest.approx(math.sqrt(2) / 11)
+    assert curve.run_to_run_sd([(12.0, 10.0), (10.0, 10.0)]) == pytest.approx(math.sqrt(2) / 11 / math.sqrt(2))
+    for bad in ([], [(1.0, 0.0)], [(1.0, float("nan"))], [(1.0,)]):
+        with pytest.raises(ValueError, match="pairs of finite, positive"):
+            curve.run_to_run_sd(bad)
+
+
+def test_schedule_finals_reads_one_run_per_schedule_length_from_the_zoos():
+    torch.set_num_threads(1)
+    net = reference.load_factor_net()
+    real = curve.real_features(net)
+    zoos = [reference.REFERENCE_DIR.parent / "reference_24k", reference.REFERENCE_DIR]
+    finals = curve.schedule_finals("w8_d16", zoos, net, real, seeds=[0, 1])
+    assert sorted(finals) == [24_000, 48_000]
+    G24 = reference.load_generator("w8_d16", folder=zoos[0])
+    assert finals[24_000] == curve.frechet_spread(G24, net, real, [0, 1])["frechet_mean"]
+    assert curve.schedule_finals("w8_d16", [zoos[0] / "absent"], net, real) == {}
+    with pytest.raises(ValueError, match="two runs of 'w8_d16' on 24000 steps"):
+        curve.schedule_finals("w8_d16", [zoos[0], zoos[0]], net, real, seeds=[0, 1])

@@ -18,17 +18,19 @@ import math
 import os
 import statistics
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from sbp.data.shapes import make_shapes
+from sbp.experiments.gan import reference
 from sbp.experiments.gan.factors import FactorNet, factor_features, frechet_distance, shape_report
 from sbp.infra.io import atomic_write_bytes
 
 __all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "frechet_spread", "noise_row", "read_curve",
-           "append_curve", "curve_path", "DOUBLING_THRESHOLD", "doubling_rows"]
+           "append_curve", "curve_path", "DOUBLING_THRESHOLD", "doubling_rows", "run_to_run_sd",
+           "schedule_finals"]
 
 CURVE_COLUMNS = ("iteration", "wall_time_s", "frechet", "confident_share")
 REAL_SEED = 10_000  # the held-out real images of every Frechet distance in the manifests
@@ -111,12 +113,16 @@ def append_curve(path: str | os.PathLike, row: dict[str, float]) -> list[dict[st
     return rows
 
 
-def doubling_rows(finals: Mapping[int, float], threshold: float = DOUBLING_THRESHOLD) -> list[dict]:
+def doubling_rows(finals: Mapping[int, float], threshold: float = DOUBLING_THRESHOLD,
+                  errors: Mapping[int, float] | None = None) -> list[dict]:
     """The schedule rule on one model: ``finals`` maps schedule lengths (each twice the previous) to the final
-    Frechet distance of a run on that schedule (the cosine spans it, so each length is its own run).
+    Frechet distance of a run on that schedule (the cosine spans it, so each length is its own run); ``errors``
+    maps them to the standard errors of those distances (default: none).
 
     One row per length, ascending: ``iters``, ``frechet``, ``fall`` (relative fall from the half-length run,
-    nan for the first) and ``double_again`` (``fall > threshold``; for the first row: True, nothing to compare).
+    nan for the first), ``fall_se`` (its standard error, to first order), ``double_again`` (``fall > threshold``;
+    for the first row: True, nothing to compare) and ``resolved`` (the fall is more than two standard errors
+    from the threshold, so the noise of the distances does not decide ``double_again``).
     """
     lengths = sorted(finals)
     if not lengths:
@@ -126,10 +132,40 @@ def doubling_rows(finals: Mapping[int, float], threshold: float = DOUBLING_THRES
             raise ValueError(f"doubling_rows: schedule lengths must double, got {a} then {b}")
     if any(not math.isfinite(float(finals[n])) or finals[n] <= 0 for n in lengths):
         raise ValueError(f"doubling_rows: Frechet distances must be finite and positive, got {dict(finals)}")
-    rows, prev = [], None
-    for n in lengths:
-        fd = float(finals[n])
-        fall = math.nan if prev is None else (prev - fd) / prev
-        rows.append({"iters": n, "frechet": fd, "fall": fall, "double_again": prev is None or fall > threshold})
-        prev = fd
+    errors = {n: 0.0 for n in lengths} if errors is None else errors
+    if sorted(errors) != lengths or any(not math.isfinite(float(e)) or e < 0 for e in errors.values()):
+        raise ValueError(f"doubling_rows: errors must be finite, >= 0 and given for every length, got {dict(errors)}")
+    rows = []
+    for i, n in enumerate(lengths):
+        fd, prev = float(finals[n]), float(finals[lengths[i - 1]]) if i else math.nan
+        fall = (prev - fd) / prev  # nan for the first; = 1 - fd / prev, whose relative errors add in quadrature:
+        fall_se = fd / prev * math.hypot(errors[n] / fd, errors[lengths[i - 1]] / prev) if i else math.nan
+        rows.append({"iters": n, "frechet": fd, "fall": fall, "fall_se": fall_se,
+                     "double_again": not i or fall > threshold,
+                     "resolved": not i or abs(fall - threshold) > 2 * fall_se})
     return rows
+
+
+def run_to_run_sd(pairs: Sequence[tuple[float, float]]) -> float:
+    """The relative standard deviation of one run's final distance, from ``pairs`` of the distances of two runs
+    of one recipe on one schedule: for a, b independent with mean m and sd s, E (a - b)^2 = 2 s^2, so each pair
+    gives (s / m)^2 ~ 2 (a - b)^2 / (a + b)^2; the pairs' values are pooled (root of their mean)."""
+    if not pairs or any(len(p) != 2 or min(p) <= 0 or not all(map(math.isfinite, p)) for p in pairs):
+        raise ValueError(f"run_to_run_sd: needs pairs of finite, positive distances, got {list(pairs)}")
+    return math.sqrt(statistics.mean(2 * (a - b) ** 2 / (a + b) ** 2 for a, b in pairs))
+
+
+def schedule_finals(name: str, folders: Sequence[Path], net: FactorNet, real_feats: Tensor,
+                    seeds: range | list[int] = range(5)) -> dict[int, float]:
+    """Model ``name``'s final distance per schedule length: its mean over sample ``seeds`` (``frechet_spread``),
+    for each of ``folders`` (a zoo on one schedule, as ``models/reference_24k/``) that has the model."""
+    finals: dict[int, float] = {}
+    for folder in folders:
+        if not (Path(folder) / f"{name}.json").is_file():
+            continue
+        iters = int(reference.manifest(name, Path(folder))["iterations"])
+        if iters in finals:
+            raise ValueError(f"schedule_finals: two runs of {name!r} on {iters} steps (the second in {str(folder)!r})")
+        G = reference.load_generator(name, folder=Path(folder))
+        finals[iters] = frechet_spread(G, net, real_feats, seeds)["frechet_mean"]
+    return finals
