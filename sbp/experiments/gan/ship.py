@@ -10,6 +10,9 @@ checkpoint interval at a time: after each, ``curve.quality`` (Frechet distance a
 share) is measured on the checkpoint and appended to ``<cache>/<name>_curve.csv`` with the
 training seconds so far. An interruption loses at most one interval; rerunning the same command
 continues. The chunks resume exactly, so the weights are those of one uninterrupted run.
+After each chunk the run is also staged in ``models/staging/`` (tracked: checkpoint in parts under 5 MB,
+training log, curve), so that a run longer than one machine's life continues on another from the commit
+that holds the staged files (``stage`` / ``unstage``); the export clears it.
 """
 from __future__ import annotations
 
@@ -33,7 +36,11 @@ from sbp.experiments.gan.train import load_checkpoint, load_generator
 from sbp.experiments.gan.zoo import model_spec
 from sbp.infra.io import atomic_write_bytes, write_json
 
-__all__ = ["train_reference", "export_generator", "export_factor_net", "provenance", "machine"]
+__all__ = ["train_reference", "export_generator", "export_factor_net", "provenance", "machine", "stage", "unstage",
+           "STAGING_DIR"]
+
+STAGING_DIR = ROOT / "models" / "staging"
+_PART = 4 * 2 ** 20  # bytes per staged part: tracked files stay under 5 MB
 
 
 def _git(*args: str) -> str:
@@ -41,9 +48,9 @@ def _git(*args: str) -> str:
 
 
 def provenance() -> dict:
-    """The commit and whether the tree was clean (the shipped folder itself, being written, excluded)."""
+    """The commit and whether the tree was clean (the shipped and staging folders, being written, excluded)."""
     try:
-        dirty = _git("status", "--porcelain", "--", ".", ":!models/reference")
+        dirty = _git("status", "--porcelain", "--", ".", ":!models/reference", ":!models/staging")
         return {"commit": _git("rev-parse", "HEAD"), "tree_clean": dirty == ""}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "tree_clean": None}
@@ -95,10 +102,49 @@ def export_generator(name: str, ckpt: Path, command: list[str], wall_time: float
 
 
 
+def _staged(ckpt: Path, folder: Path) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """The staged checkpoint's parts and the (staged, cache) pairs of the run's log and curve."""
+    parts = sorted(folder.glob(f"{ckpt.name}.part*"), key=lambda p: int(p.suffix[len(".part"):]))
+    others = [(folder / p.name, p) for p in (ckpt.with_suffix(".csv"), curve.curve_path(ckpt))]
+    return parts, others
+
+
+def stage(ckpt: Path, folder: Path = STAGING_DIR) -> None:
+    """Copy the run at ``ckpt`` (checkpoint in parts of at most 4 MiB, training log, curve) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = ckpt.read_bytes()
+    old, others = _staged(ckpt, folder)
+    chunks = [data[i:i + _PART] for i in range(0, len(data), _PART)]
+    for k, chunk in enumerate(chunks):
+        atomic_write_bytes(folder / f"{ckpt.name}.part{k}", chunk)
+    for p in old[len(chunks):]:
+        p.unlink()
+    for staged, cached in others:
+        atomic_write_bytes(staged, cached.read_bytes())
+
+
+def unstage(ckpt: Path, folder: Path = STAGING_DIR, clear: bool = False) -> bool:
+    """Restore the run staged in ``folder`` to ``ckpt`` where the cache has no checkpoint (True when it did);
+    ``clear``: delete the staged files instead."""
+    parts, others = _staged(ckpt, folder)
+    if clear:
+        for p in parts + [s for s, _ in others]:
+            p.unlink(missing_ok=True)
+        return False
+    if ckpt.exists() or not parts:
+        return False
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    for staged, cached in others:
+        atomic_write_bytes(cached, staged.read_bytes())
+    atomic_write_bytes(ckpt, b"".join(p.read_bytes() for p in parts))
+    load_checkpoint(ckpt)  # a missing or damaged part is an error here, naming the file
+    return True
+
+
 def train_reference(name: str, cache: str = "build/reference", device: str = "cpu",
-                    folder: Path = REFERENCE_DIR) -> dict:
-    """Train (or resume) reference model ``name`` chunk by chunk with its quality curve, then export it
-    into ``folder``."""
+                    folder: Path = REFERENCE_DIR, staging: Path = STAGING_DIR) -> dict:
+    """Train (or resume) reference model ``name`` chunk by chunk with its quality curve, staged in ``staging``
+    after each chunk (resumed from there when ``cache`` has no checkpoint), then export it into ``folder``."""
     spec = model_spec(name, "reference")
     ckpt = Path(cache) / f"{name}.pt"  # relative to the repository root, as the manifest's command says
     command = train_command(spec, str(ckpt), device)
@@ -107,6 +153,8 @@ def train_reference(name: str, cache: str = "build/reference", device: str = "cp
     net = load_factor_net()
     real = curve.real_features(net, resolution=spec["resolution"])
     curve_file = curve.curve_path(ROOT / ckpt)
+    if unstage(ROOT / ckpt, staging):
+        print(f"{name}: resumed from the run staged in {staging}", flush=True)
     rows = curve.read_curve(curve_file)
     wall = rows[-1]["wall_time_s"] if rows else 0.0
     while True:
@@ -121,7 +169,10 @@ def train_reference(name: str, cache: str = "build/reference", device: str = "cp
             print(f"{name}: iteration {row['iteration']}, Frechet {row['frechet']:.2f}, "
                   f"confident share {row['confident_share']:.3f}, {wall:.0f} s", flush=True)
         if ck.get("done"):
-            return export_generator(name, ROOT / ckpt, command, rows[-1]["wall_time_s"], device, folder, prov)
+            man = export_generator(name, ROOT / ckpt, command, rows[-1]["wall_time_s"], device, folder, prov)
+            unstage(ROOT / ckpt, staging, clear=True)
+            return man
+        stage(ROOT / ckpt, staging)
 
 
 def export_factor_net(iters: int, resolution: int = 32, folder: Path = REFERENCE_DIR) -> dict:
