@@ -34,8 +34,8 @@ def test_train_reference_measures_every_checkpoint_resumes_and_exports(tmp_path,
 
 
 def test_a_staged_run_continues_on_another_machine_where_it_stopped(tmp_path, monkeypatch):
-    torch.set_num_threads(1)
-    monkeypatch.setattr(ship, "model_spec", lambda name, profile: {**TINY, "version": 2, "profile": profile})
+    torch.set_num_threads(1)  # the zoo's schedule is 2 steps; the run is the schedule rule's next, on 4 (--iters)
+    monkeypatch.setattr(ship, "model_spec", lambda name, profile: {**TINY, "iters": 2, "version": 2, "profile": profile})
     monkeypatch.setattr(ship, "provenance", lambda: {"commit": "0" * 40, "tree_clean": True})
     monkeypatch.setattr(ship, "_PART", 30_000)  # several parts for a tiny checkpoint
     first, staging = tmp_path / "first" / "w2_d3.pt", tmp_path / "staging"
@@ -48,7 +48,8 @@ def test_a_staged_run_continues_on_another_machine_where_it_stopped(tmp_path, mo
     assert all((staging / p).stat().st_size <= 30_000 for p in parts)
     # another machine: an empty cache, the same command
     out = tmp_path / "shipped"
-    man = ship.train_reference("w2_d3", str(tmp_path / "second"), folder=out, staging=staging)
+    man = ship.train_reference("w2_d3", str(tmp_path / "second"), folder=out, staging=staging, iters=4)
+    assert "--iters 4" in man["command"] and man["spec"]["iters"] == 4
     rows = curve.read_curve(out / "w2_d3_curve.csv")
     assert [r["iteration"] for r in rows] == [2, 4] and rows[0]["frechet"] == 50.0  # the staged curve, continued
     whole = train_gan(TINY, tmp_path / "whole.pt", device="cpu", progress_bar=False)

@@ -2,6 +2,7 @@
 
     python -m sbp.experiments.gan.ship train w16_d16 w32_d16     # train (or resume) and export generators
     python -m sbp.experiments.gan.ship train w16_d16 --device cuda
+    python -m sbp.experiments.gan.ship train w16_d16 --iters 96000   # the schedule rule's next doubling
     python -m sbp.experiments.gan.ship factor-net                # train + export the factor network
     python -m sbp.experiments.gan.ship verify                    # check every manifest
 
@@ -142,10 +143,12 @@ def unstage(ckpt: Path, folder: Path = STAGING_DIR, clear: bool = False) -> bool
 
 
 def train_reference(name: str, cache: str = "build/reference", device: str = "cpu",
-                    folder: Path = REFERENCE_DIR, staging: Path = STAGING_DIR) -> dict:
+                    folder: Path = REFERENCE_DIR, staging: Path = STAGING_DIR, iters: int | None = None) -> dict:
     """Train (or resume) reference model ``name`` chunk by chunk with its quality curve, staged in ``staging``
-    after each chunk (resumed from there when ``cache`` has no checkpoint), then export it into ``folder``."""
-    spec = model_spec(name, "reference")
+    after each chunk (resumed from there when ``cache`` has no checkpoint), then export it into ``folder``.
+    ``iters``: a schedule other than the zoo's (the schedule rule's next doubling; the zoo takes it when the
+    model ships)."""
+    spec = model_spec(name, "reference") if iters is None else {**model_spec(name, "reference"), "iters": iters}
     ckpt = Path(cache) / f"{name}.pt"  # relative to the repository root, as the manifest's command says
     command = train_command(spec, str(ckpt), device)
     prov = provenance()
@@ -196,13 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("names", nargs="+")
     t.add_argument("--cache", default="build/reference", help="checkpoints while training (relative to the repository)")
     t.add_argument("--device", default="cpu", help="cpu (the shipped models) or cuda; the manifest records it")
+    t.add_argument("--iters", type=int, default=None,
+                   help="a schedule other than the zoo's (the doubling rule's next one); the zoo takes it at shipping")
     f = sub.add_parser("factor-net", help="train and export the factor network")
     f.add_argument("--iters", type=int, default=6000)
     sub.add_parser("verify", help="check every shipped file against its manifest")
     a = p.parse_args(argv)
     if a.what == "train":
         for name in a.names:
-            man = train_reference(name, a.cache, a.device)
+            man = train_reference(name, a.cache, a.device, iters=a.iters)
             print(f"{name}: Frechet {man['frechet']:.2f}, {man['iterations']} iterations, {man['wall_time_s']} s")
     elif a.what == "factor-net":
         print(export_factor_net(a.iters))
