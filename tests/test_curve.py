@@ -117,5 +117,6 @@ def test_schedule_finals_reads_one_run_per_schedule_length_from_the_zoos():
     G24 = reference.load_generator("w8_d16", folder=zoos[0])
     assert finals[24_000] == curve.frechet_spread(G24, net, real, [0, 1])["frechet_mean"]
     assert curve.schedule_finals("w8_d16", [zoos[0] / "absent"], net, real) == {}
-    with pytest.raises(ValueError, match="two runs of 'w8_d16' on 24000 steps"):
-        curve.schedule_finals("w8_d16", [zoos[0], zoos[0]], net, real, seeds=[0, 1])
+    assert curve.schedule_finals("w8_d16", [zoos[0], zoos[0]], net, real, seeds=[0, 1]) == {24_000: finals[24_000]}
+    with pytest.raises(ValueError, match="two runs of 'w8_d16' on 48000 steps"):  # the retrain beside the shipped
+        curve.schedule_finals("w8_d16", [zoos[1], zoos[1].parent / "reference_rerun"], net, real, seeds=[0, 1])

@@ -158,14 +158,18 @@ def run_to_run_sd(pairs: Sequence[tuple[float, float]]) -> float:
 def schedule_finals(name: str, folders: Sequence[Path], net: FactorNet, real_feats: Tensor,
                     seeds: range | list[int] = range(5)) -> dict[int, float]:
     """Model ``name``'s final distance per schedule length: its mean over sample ``seeds`` (``frechet_spread``),
-    for each of ``folders`` (a zoo on one schedule, as ``models/reference_24k/``) that has the model."""
+    for each of ``folders`` (a zoo on one schedule, as ``models/reference_24k/``) that has the model; the same
+    weights in two folders (a model that kept its schedule) count once, two runs of one length are an error."""
     finals: dict[int, float] = {}
-    for folder in folders:
-        if not (Path(folder) / f"{name}.json").is_file():
+    digests: dict[int, str] = {}
+    for folder in map(Path, folders):
+        if not (folder / f"{name}.json").is_file():
             continue
-        iters = int(reference.manifest(name, Path(folder))["iterations"])
-        if iters in finals:
+        man = reference.manifest(name, folder)
+        iters = int(man["iterations"])
+        if digests.setdefault(iters, man["sha256"]) != man["sha256"]:
             raise ValueError(f"schedule_finals: two runs of {name!r} on {iters} steps (the second in {str(folder)!r})")
-        G = reference.load_generator(name, folder=Path(folder))
-        finals[iters] = frechet_spread(G, net, real_feats, seeds)["frechet_mean"]
+        if iters not in finals:
+            G = reference.load_generator(name, folder=folder)
+            finals[iters] = frechet_spread(G, net, real_feats, seeds)["frechet_mean"]
     return finals
