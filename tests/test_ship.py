@@ -48,7 +48,7 @@ def test_a_staged_run_continues_on_another_machine_where_it_stopped(tmp_path, mo
     assert all((staging / p).stat().st_size <= 30_000 for p in parts)
     # another machine: an empty cache, the same command
     out = tmp_path / "shipped"
-    man = ship.train_reference("w2_d3", str(tmp_path / "second"), folder=out, staging=staging, iters=4)
+    man = ship.train_reference("w2_d3", str(tmp_path / "second"), folder=out, staging=staging, schedule={"iters": 4})
     assert "--iters 4" in man["command"] and man["spec"]["iters"] == 4
     rows = curve.read_curve(out / "w2_d3_curve.csv")
     assert [r["iteration"] for r in rows] == [2, 4] and rows[0]["frechet"] == 50.0  # the staged curve, continued
@@ -61,3 +61,11 @@ def test_a_staged_run_continues_on_another_machine_where_it_stopped(tmp_path, mo
     (staging / parts[-1]).write_bytes(b"")
     with pytest.raises(CheckpointError, match="w2_d3.pt"):
         ship.unstage(tmp_path / "third" / "w2_d3.pt", staging)
+
+
+def test_a_schedule_other_than_the_zoos_is_checked_before_training(tmp_path):
+    with pytest.raises(ValueError, match=r"iters and lr only.*'r1'"):
+        ship.train_reference("w8_d16", str(tmp_path), folder=tmp_path, staging=tmp_path, schedule={"r1": 0.0})
+    with pytest.raises(ValueError, match="lr"):
+        ship.train_reference("w8_d16", str(tmp_path), folder=tmp_path, staging=tmp_path, schedule={"lr": -1.0})
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written

@@ -13,7 +13,7 @@ training seconds so far. An interruption loses at most one interval; rerunning t
 continues. The chunks resume exactly, so the weights are those of one uninterrupted run.
 After each chunk the run is also staged in ``models/staging/`` (tracked: checkpoint in parts under 5 MB,
 training log, curve), so that a run longer than one machine's life continues on another from the commit
-that holds the staged files (``stage`` / ``unstage``); the export clears it.
+that holds the staged files (``stage`` / ``unstage``); the export clears it (``clear_staged``).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from sbp.experiments.gan import curve
-from sbp.experiments.gan.config import train_command
+from sbp.experiments.gan.config import full_spec, train_command
 from sbp.experiments.gan.factors import train_factor_net
 from sbp.experiments.gan.reference import FACTOR_NET, REFERENCE_DIR, RETRAIN, ROOT, load_factor_net, sha256, verify
 from sbp.experiments.gan.train import load_checkpoint, load_generator
@@ -38,7 +38,7 @@ from sbp.experiments.gan.zoo import model_spec
 from sbp.infra.io import atomic_write_bytes, write_json
 
 __all__ = ["train_reference", "export_generator", "export_factor_net", "provenance", "machine", "stage", "unstage",
-           "STAGING_DIR"]
+           "clear_staged", "STAGING_DIR"]
 
 STAGING_DIR = ROOT / "models" / "staging"
 _PART = 4 * 2 ** 20  # bytes per staged part: tracked files stay under 5 MB
@@ -124,14 +124,9 @@ def stage(ckpt: Path, folder: Path = STAGING_DIR) -> None:
         atomic_write_bytes(staged, cached.read_bytes())
 
 
-def unstage(ckpt: Path, folder: Path = STAGING_DIR, clear: bool = False) -> bool:
-    """Restore the run staged in ``folder`` to ``ckpt`` where the cache has no checkpoint (True when it did);
-    ``clear``: delete the staged files instead."""
+def unstage(ckpt: Path, folder: Path = STAGING_DIR) -> bool:
+    """Restore the run staged in ``folder`` to ``ckpt`` where the cache has no checkpoint (True when it did)."""
     parts, others = _staged(ckpt, folder)
-    if clear:
-        for p in parts + [s for s, _ in others]:
-            p.unlink(missing_ok=True)
-        return False
     if ckpt.exists() or not parts:
         return False
     ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -142,13 +137,24 @@ def unstage(ckpt: Path, folder: Path = STAGING_DIR, clear: bool = False) -> bool
     return True
 
 
+def clear_staged(ckpt: Path, folder: Path = STAGING_DIR) -> None:
+    """Delete the run at ``ckpt``'s staged files from ``folder`` (once it has shipped)."""
+    parts, others = _staged(ckpt, folder)
+    for p in parts + [s for s, _ in others]:
+        p.unlink(missing_ok=True)
+
+
 def train_reference(name: str, cache: str = "build/reference", device: str = "cpu",
-                    folder: Path = REFERENCE_DIR, staging: Path = STAGING_DIR, iters: int | None = None) -> dict:
+                    folder: Path = REFERENCE_DIR, staging: Path = STAGING_DIR, schedule: dict | None = None) -> dict:
     """Train (or resume) reference model ``name`` chunk by chunk with its quality curve, staged in ``staging``
     after each chunk (resumed from there when ``cache`` has no checkpoint), then export it into ``folder``.
-    ``iters``: a schedule other than the zoo's (the schedule rule's next doubling; the zoo takes it when the
-    model ships)."""
-    spec = model_spec(name, "reference") if iters is None else {**model_spec(name, "reference"), "iters": iters}
+    ``schedule``: ``iters`` / ``lr`` other than the zoo's (the schedule rule's next doubling, a step size tried
+    for one model); the zoo's ``schedules`` take them when the model ships."""
+    unknown = set(schedule or {}) - {"iters", "lr"}
+    if unknown:
+        raise ValueError(f"train_reference: a schedule sets iters and lr only, got {sorted(unknown)}")
+    spec = {**model_spec(name, "reference"), **(schedule or {})}
+    full_spec(spec)  # a bad value is an error here, before any training
     ckpt = Path(cache) / f"{name}.pt"  # relative to the repository root, as the manifest's command says
     command = train_command(spec, str(ckpt), device)
     prov = provenance()
@@ -173,7 +179,7 @@ def train_reference(name: str, cache: str = "build/reference", device: str = "cp
                   f"confident share {row['confident_share']:.3f}, {wall:.0f} s", flush=True)
         if ck.get("done"):
             man = export_generator(name, ROOT / ckpt, command, rows[-1]["wall_time_s"], device, folder, prov)
-            unstage(ROOT / ckpt, staging, clear=True)
+            clear_staged(ROOT / ckpt, staging)
             return man
         stage(ROOT / ckpt, staging)
 
@@ -201,13 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--device", default="cpu", help="cpu (the shipped models) or cuda; the manifest records it")
     t.add_argument("--iters", type=int, default=None,
                    help="a schedule other than the zoo's (the doubling rule's next one); the zoo takes it at shipping")
+    t.add_argument("--lr", type=float, default=None, help="a step size other than the zoo's, as --iters")
     f = sub.add_parser("factor-net", help="train and export the factor network")
     f.add_argument("--iters", type=int, default=6000)
     sub.add_parser("verify", help="check every shipped file against its manifest")
     a = p.parse_args(argv)
     if a.what == "train":
         for name in a.names:
-            man = train_reference(name, a.cache, a.device, iters=a.iters)
+            schedule = {k: v for k, v in (("iters", a.iters), ("lr", a.lr)) if v is not None}
+            man = train_reference(name, a.cache, a.device, schedule=schedule)
             print(f"{name}: Frechet {man['frechet']:.2f}, {man['iterations']} iterations, {man['wall_time_s']} s")
     elif a.what == "factor-net":
         print(export_factor_net(a.iters))
