@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from sbp.experiments.gan import curve, reference
+from sbp.experiments.gan import curve, reference, zoo
 
 
 def test_append_replaces_the_row_of_an_iteration_and_keeps_order(tmp_path):
@@ -120,3 +120,6 @@ def test_schedule_finals_reads_one_run_per_schedule_length_from_the_zoos():
     assert curve.schedule_finals("w8_d16", [zoos[0], zoos[0]], net, real, seeds=[0, 1]) == {24_000: finals[24_000]}
     with pytest.raises(ValueError, match="two runs of 'w8_d16' on 48000 steps"):  # the retrain beside the shipped
         curve.schedule_finals("w8_d16", [zoos[1], zoos[1].parent / "reference_rerun"], net, real, seeds=[0, 1])
+    spec = zoo.model_spec("w8_d16", "reference")  # a recipe: only its runs count
+    assert curve.schedule_finals("w8_d16", zoos, net, real, seeds=[0, 1], recipe=spec) == finals
+    assert curve.schedule_finals("w8_d16", zoos, net, real, seeds=[0, 1], recipe={**spec, "lr": 5e-4}) == {}

@@ -102,7 +102,7 @@ def test_train_command_round_trips_the_spec():
         assert cmd[cmd.index(flag) + 1] == value
     assert json.loads(json.dumps(cmd)) == cmd
     w32 = train_command(zoo.model_spec("w32_d16", "reference"), "x.pt")  # its own schedule (zoo._GRIDS)
-    assert w32[w32.index("--iters") + 1] == "24000"
+    assert w32[w32.index("--iters") + 1] == "24000" and w32[w32.index("--lr") + 1] == "0.0005"
 
 
 def test_a_quick_profile_model_is_still_trained_from_scratch(tmp_path):

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from sbp.data.shapes import make_shapes
 from sbp.experiments.gan import reference
+from sbp.experiments.gan.config import DEFAULTS, TRAINING_KEYS, full_spec
 from sbp.experiments.gan.factors import FactorNet, factor_features, frechet_distance, shape_report
 from sbp.infra.io import atomic_write_bytes
 
@@ -156,16 +157,21 @@ def run_to_run_sd(pairs: Sequence[tuple[float, float]]) -> float:
 
 
 def schedule_finals(name: str, folders: Sequence[Path], net: FactorNet, real_feats: Tensor,
-                    seeds: range | list[int] = range(5)) -> dict[int, float]:
+                    seeds: range | list[int] = range(5), recipe: Mapping | None = None) -> dict[int, float]:
     """Model ``name``'s final distance per schedule length: its mean over sample ``seeds`` (``frechet_spread``),
     for each of ``folders`` (a zoo on one schedule, as ``models/reference_24k/``) that has the model; the same
-    weights in two folders (a model that kept its schedule) count once, two runs of one length are an error."""
+    weights in two folders (a model that kept its schedule) count once, two runs of one length are an error.
+    ``recipe``: a model spec; only runs trained with its values of the knobs that decide the weights
+    (``config.TRAINING_KEYS``: step size, R1, ...) count, since the rule doubles one recipe's schedule."""
+    want = None if recipe is None else {k: full_spec(dict(recipe))[k] for k in TRAINING_KEYS}
     finals: dict[int, float] = {}
     digests: dict[int, str] = {}
     for folder in map(Path, folders):
         if not (folder / f"{name}.json").is_file():
             continue
         man = reference.manifest(name, folder)
+        if want is not None and {k: {**DEFAULTS, **man["spec"]}[k] for k in TRAINING_KEYS} != want:
+            continue  # another recipe's run
         iters = int(man["iterations"])
         if digests.setdefault(iters, man["sha256"]) != man["sha256"]:
             raise ValueError(f"schedule_finals: two runs of {name!r} on {iters} steps (the second in {str(folder)!r})")

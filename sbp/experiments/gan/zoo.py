@@ -46,10 +46,11 @@ _GRIDS = {
     "reference": {"resolution": 32, "fixed_d": 16, "widths": (8, 16, 32), "fixed_w": 16, "latents": (8, 16, 32),
                   "iters": 48_000, "ckpt_every": 2000, "lr": 1e-3, "ema": 0.999, "factor_iters": 6000,
                   "recipe": {"lr_final": 1e-5, "r1": 1.0},
-                  # the shipped schedules (models/reference/README.md): 48k steps, w32_d16 24k; the doubling rule's
-                  # next runs train with `ship train NAME --iters N` (staged in models/staging/) and their schedule
-                  # comes here when they ship; a Frechet / confident-share row every 2,000 (<name>_curve.csv)
-                  "schedules": {"w32_d16": {"iters": 24_000}},
+                  # the shipped schedules (models/reference/README.md): 48k steps, w16_d8 96k, w32_d16 24k at half
+                  # the step size; the doubling rule's next runs train with `ship train NAME --iters N [--lr L]`
+                  # (staged in models/staging/) and their schedule comes here when they ship; a Frechet /
+                  # confident-share row every 2,000 (<name>_curve.csv)
+                  "schedules": {"w16_d8": {"iters": 96_000}, "w32_d16": {"iters": 24_000, "lr": 5e-4}},
                   "extras": (("w16_d16_smooth", 16, 16, "smooth"),)},
     "paper": {"resolution": 64, "fixed_d": 128, "widths": (32, 64, 128), "fixed_w": 64, "latents": (32, 64, 128),
               "iters": 100_000, "lr": 1e-4, "ema": 0.0, "factor_iters": 20_000},

@@ -8,7 +8,8 @@ latent codes; only the generators differ):
   commit that wrote them);
 - ``24k``: the reference zoo on a 24,000-step schedule (``figures/reference_24k/``, copied from the commit
   that wrote them, 01138d0);
-- ``converged``: the reference zoo as shipped now, 48,000 steps (``w32_d16``: 24,000; the notebook's own rows).
+- ``converged``: the reference zoo as shipped now (``models/reference/README.md``: 48,000 steps, ``w16_d8`` 96,000,
+  ``w32_d16`` 24,000 at half the step size; the notebook's own rows).
 
 ``compare_zoos`` puts one measure (a mean and its standard error over latent codes) of each model in
 one row, a column pair per zoo.
