@@ -27,6 +27,7 @@ from sbp.data.shapes import make_shapes
 from sbp.experiments.gan import reference
 from sbp.experiments.gan.config import DEFAULTS, TRAINING_KEYS, full_spec
 from sbp.experiments.gan.factors import FactorNet, factor_features, frechet_distance, shape_report
+from sbp.infra.checkpoint import spec_mismatch
 from sbp.infra.io import atomic_write_bytes
 
 __all__ = ["CURVE_COLUMNS", "REAL_SEED", "real_features", "quality", "frechet_spread", "noise_row", "read_curve",
@@ -163,14 +164,15 @@ def schedule_finals(name: str, folders: Sequence[Path], net: FactorNet, real_fea
     weights in two folders (a model that kept its schedule) count once, two runs of one length are an error.
     ``recipe``: a model spec; only runs trained with its values of the knobs that decide the weights
     (``config.TRAINING_KEYS``: step size, R1, ...) count, since the rule doubles one recipe's schedule."""
-    want = None if recipe is None else {k: full_spec(dict(recipe))[k] for k in TRAINING_KEYS}
+    if recipe is not None:
+        full_spec(dict(recipe))  # a misspelt recipe is an error, not a filter that matches nothing
     finals: dict[int, float] = {}
     digests: dict[int, str] = {}
     for folder in map(Path, folders):
         if not (folder / f"{name}.json").is_file():
             continue
         man = reference.manifest(name, folder)
-        if want is not None and {k: {**DEFAULTS, **man["spec"]}[k] for k in TRAINING_KEYS} != want:
+        if recipe is not None and spec_mismatch(man["spec"], dict(recipe), TRAINING_KEYS, DEFAULTS):
             continue  # another recipe's run
         iters = int(man["iterations"])
         if digests.setdefault(iters, man["sha256"]) != man["sha256"]:
