@@ -26,6 +26,15 @@ def test_every_zoo_model_and_the_factor_net_is_shipped():
     assert total < 30 * 2 ** 20
 
 
+def test_every_kept_run_matches_its_manifest():
+    """The runs the schedule rule reads beside the shipped zoo (models/reference_*/) are checked as the zoo is."""
+    kept = sorted(p for p in reference.REFERENCE_DIR.parent.glob("reference_*") if p.is_dir())
+    assert kept, "no kept runs found"
+    for folder in kept:
+        names = reference.verify(folder)
+        assert names and all((folder / f"{n}.pt").stat().st_size < 5 * 2 ** 20 for n in names), folder
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_manifest_matches_spec_and_model_loads(name):
     man = reference.manifest(name)
