@@ -15,13 +15,19 @@ from sbp.experiments.gan.config import train_command
 NAMES = [s["name"] for s in zoo.model_specs("reference")]
 
 
+def _verified_weights(folder):
+    """Names of the models in ``folder``: every file's SHA-256 is its manifest's, every file under 5 MiB."""
+    names = reference.verify(folder)
+    for name in names:
+        size = (folder / f"{name}.pt").stat().st_size
+        assert size < 5 * 2 ** 20, f"{folder.name}/{name}.pt is {size} bytes"
+    return names
+
+
 def test_every_zoo_model_and_the_factor_net_is_shipped():
     shipped = sorted(p.stem for p in reference.REFERENCE_DIR.glob("*.json"))
     assert shipped == sorted(NAMES + [reference.FACTOR_NET])
-    assert reference.verify() == shipped  # every file's SHA-256 is its manifest's
-    for name in shipped:
-        size = (reference.REFERENCE_DIR / f"{name}.pt").stat().st_size
-        assert size < 5 * 2 ** 20, f"{name}.pt is {size} bytes"
+    assert _verified_weights(reference.REFERENCE_DIR) == shipped
     total = sum(p.stat().st_size for p in reference.REFERENCE_DIR.iterdir())
     assert total < 30 * 2 ** 20
 
@@ -31,8 +37,7 @@ def test_every_kept_run_matches_its_manifest():
     kept = sorted(p for p in reference.REFERENCE_DIR.parent.glob("reference_*") if p.is_dir())
     assert kept, "no kept runs found"
     for folder in kept:
-        names = reference.verify(folder)
-        assert names and all((folder / f"{n}.pt").stat().st_size < 5 * 2 ** 20 for n in names), folder
+        assert _verified_weights(folder), f"{folder} holds no model"
 
 
 @pytest.mark.parametrize("name", NAMES)
